@@ -25,7 +25,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	$(BIN)/asv check --python=same
-	cd benchmarks/.. && $(BIN)/asv run --python=same --quick --show-stderr --dry-run
+	$(BIN)/asv machine --yes >/dev/null
+	$(BIN)/asv run --python=same --quick --show-stderr --dry-run
 
 clean:
 	rm -rf $(VENV) $(OUT) .asv

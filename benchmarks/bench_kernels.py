@@ -7,7 +7,7 @@ from mlem_bench.solve import solve
 
 
 class OUKernels:
-    params = ([1, 4], ["em", "mlem"])
+    params = ([2], ["em", "mlem"])
     param_names = ["dim", "method"]
 
     def setup(self, dim, method):

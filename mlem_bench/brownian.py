@@ -21,7 +21,7 @@ def depth_of(n_steps):
     return n.bit_length() - 1
 
 
-@njit(inline="always")
+@njit
 def levy_increments(z, T, w, dW):
     """Increments dW (N, d) on the uniform grid of N = 2^j steps from node normals z.
 

@@ -97,7 +97,7 @@ class SyntheticLadder:
                 phase, np.ascontiguousarray(amp), work)
 
 
-@njit(inline="always")
+@njit
 def _burn(n, out):
     # Real work that the compiler cannot drop: an xorshift64 state never reaches 0
     # from a non-zero start, but LLVM cannot prove it, so the loop must run.
@@ -110,7 +110,7 @@ def _burn(n, out):
         out[0] = np.nan
 
 
-@njit(inline="always")
+@njit
 def level_drift(level, t, x, drift, pp, lad, out):
     """out = f^level(t, x); level 0 is the exact drift."""
     drift(t, x, pp, out)

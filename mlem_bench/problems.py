@@ -174,7 +174,7 @@ class OrnsteinUhlenbeck(Problem):
 # --- Reverse VP diffusion of a Gaussian mixture ------------------------------------
 # params layout: [beta_min, beta_max, t_min, ode(0/1), K, w(K), var(K), means(K*d)]
 
-@njit(inline="always")
+@njit
 def _vp_alpha(t, bmin, bmax):
     return np.exp(-0.5 * (bmin * t + 0.5 * (bmax - bmin) * t * t))
 

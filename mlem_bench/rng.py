@@ -64,7 +64,7 @@ def normal_pair(key, counter):
     return r * np.cos(a), r * np.sin(a)
 
 
-@njit(inline="always")
+@njit
 def fill_normals(key, out):
     """Fill the flat array `out` with the first out.size normals of stream `key`."""
     n = out.shape[0]
