@@ -34,7 +34,7 @@ def run_case(case, progress=stderr_progress):
     _log(progress, f"[{case.name}] pilot ({sw.pilot_paths} paths)")
     model = calibrate(problem, ladder, sw.seed, sw.pilot_paths)
     _log(progress, f"[{case.name}] c_h={model.c_h:.3g} c_v={model.c_v:.3g} "
-                   f"b_l={np.array2string(model.bias[1:], precision=2)}")
+                   f"b_l={np.array2string(model.bias[1:], precision=2, max_line_width=10**6)}")
     configs = []
     for m in sw.methods:
         for eps in sw.eps:
