@@ -49,6 +49,19 @@ def cmd_run(args):
     return 0
 
 
+def cmd_bench(args):
+    import platform
+
+    from .bench import run_all
+
+    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
+          f"numba {__import__('numba').__version__}, numpy {__import__('numpy').__version__}")
+    for name, table in run_all(quick=args.quick):
+        print(f"\n## {name}")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="mlem-bench", description="Multilevel Euler-Maruyama benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +70,9 @@ def main(argv=None):
     run.add_argument("--out", default="results", help="output folder (default: results)")
     run.add_argument("--paths", type=int, default=None, help="override [sweep].n_paths of every case")
     run.set_defaults(func=cmd_run)
+    bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
+    bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     if getattr(args, "paths", None) is not None and args.paths < 2:
         parser.error("--paths must be >= 2")

@@ -5,6 +5,7 @@ One kernel, `simulate`, steps every path of a block with one of three methods:
 * EM      X_{n+1} = X_n + f^k(t_n, X_n) h + g(t_n) dW_n
 * MLEM    f^k replaced by the randomized telescoping estimator (`mlem_estimate`)
 * DIAG    EM with level k, recording |f^l - f^{l-1}|^2 for every level along the path
+* NOISE   X_{n+1} = X_n + g(t_n) dW_n only: the cost of drawing the path, the floor of a step
 
 Randomness is keyed by (seed, stream, global path index), so a path's result does
 not depend on the thread count or on how paths are split into blocks.
@@ -16,7 +17,7 @@ from .brownian import levy_increments
 from .ladders import MAX_LEVELS, level_drift
 from .rng import STREAM_BERNOULLI, STREAM_BROWNIAN, fill_normals, stream_key, uniform
 
-EM, MLEM, DIAG = 0, 1, 2
+EM, MLEM, DIAG, NOISE = 0, 1, 2, 3
 BLOWUP = 1e8  # |x| beyond this counts as an exploding path
 
 
@@ -91,7 +92,10 @@ def simulate(drift, diffusion, pp, lad, method, level, probs, x0, T, n_steps, se
         failed = 0
         for n in range(n_steps):
             t = n * h
-            if method == MLEM:
+            if method == NOISE:
+                for c in range(dim):
+                    f[c] = 0.0
+            elif method == MLEM:
                 cost += mlem_estimate(t, x, drift, pp, lad, level, probs, bkey,
                                       n * MAX_LEVELS, vals, drawn, need, f, evals)
             else:

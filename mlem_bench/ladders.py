@@ -110,7 +110,7 @@ def _burn(n, out):
         out[0] = np.nan
 
 
-@njit
+@njit(inline="always")
 def level_drift(level, t, x, drift, pp, lad, out):
     """out = f^level(t, x); level 0 is the exact drift."""
     drift(t, x, pp, out)

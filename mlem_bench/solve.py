@@ -9,7 +9,7 @@ from . import kernels
 from .brownian import depth_of
 from .ladders import SyntheticLadder
 
-METHOD_CODES = {"em": kernels.EM, "mlem": kernels.MLEM, "diag": kernels.DIAG}
+METHOD_CODES = {"em": kernels.EM, "mlem": kernels.MLEM, "diag": kernels.DIAG, "noise": kernels.NOISE}
 
 # Ladder used when only the exact drift (level 0) is needed.
 EXACT_ONLY = SyntheticLadder(gamma=1.0, levels=1, eps1=1.0)
@@ -60,7 +60,7 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
     ----------
     problem : Problem
     ladder : SyntheticLadder or None (None: only level 0, the exact drift)
-    method : "em", "mlem" or "diag"
+    method : "em", "mlem", "diag" or "noise" (the Brownian path alone: a speed floor)
     level : int
         EM/diag: the level used (0 = exact drift). ML-EM: the top level k >= 1.
     n_steps : int, a power of two

@@ -69,3 +69,13 @@ def test_user_problem_example(tmp_path):
     assert r.returncode == 0, r.stderr
     res = pd.read_csv(tmp_path / "results.csv")
     assert set(res.method) == {"em", "mlem"} and np.all(np.isfinite(res.error))
+
+
+def test_bench_quick_runs():
+    # A smoke run of the speed-ratio script: it must work (no speed is asserted here;
+    # speed belongs to `mlem-bench bench` and asv, not to timed tests).
+    r = run_cli(["bench", "--quick"])
+    assert r.returncode == 0, r.stderr
+    for section in ("## kernel", "## mlem_overhead", "## real_work"):
+        assert section in r.stdout
+    assert "nan" not in r.stdout.lower()

@@ -1,0 +1,106 @@
+"""Speed ratios measured in one run (`mlem-bench bench`): the machine is shared and noisy,
+so every figure is a ratio of two timings taken back to back, each the minimum of repeats.
+
+* EM kernel against the floor of drawing the same Brownian increments in the same kernel;
+* EM kernel against a vectorised NumPy EM (PCG64 normals) on the same problem;
+* 2 threads against 1;
+* ML-EM's time per drift evaluation against EM's (its overhead: Bernoulli draws, bookkeeping);
+* with the real-work ladder, ML-EM's wall-clock speed-up over EM against its counted-cost one.
+"""
+import time
+
+import numba
+import numpy as np
+import pandas as pd
+
+from .analysis import speedups
+from .ladders import SyntheticLadder
+from .problems import OrnsteinUhlenbeck
+from .runner import COLUMNS, run_case
+from .solve import solve
+from .spec import Case, Sweep
+
+
+def best_time(fn, repeats=3):
+    """Minimum wall time of fn() over repeats (the first call is a warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def numpy_em_ou(problem, n_steps, n_paths, seed):
+    """A well-written vectorised NumPy EM for OU: one matrix product and one normal draw per step."""
+    rng = np.random.default_rng(seed)
+    h = problem.T / n_steps
+    step = (np.eye(problem.dim) - h * problem.theta).T
+    noise = problem.sigma * np.sqrt(h)
+    x = np.tile(problem.x0, (n_paths, 1))
+    for _ in range(n_steps):
+        x = x @ step + noise * rng.standard_normal((n_paths, problem.dim))
+    return x
+
+
+def kernel_ratios(dims=(1, 4), n_paths=100_000, n_steps=1024, repeats=3):
+    """Throughputs (path-steps/s) and ratios for EM on OU; one row per dimension."""
+    rows = []
+    for d in dims:
+        p = OrnsteinUhlenbeck(d)
+        em = best_time(lambda: solve(p, None, "em", 0, n_steps, n_paths, 0), repeats)
+        floor = best_time(lambda: solve(p, None, "noise", 0, n_steps, n_paths, 0), repeats)
+        npy = best_time(lambda: numpy_em_ou(p, n_steps, n_paths, 0), max(1, repeats - 1))
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            em1 = best_time(lambda: solve(p, None, "em", 0, n_steps, n_paths, 0), repeats)
+        finally:
+            numba.set_num_threads(threads)
+        work = n_paths * n_steps
+        rows.append({"dim": d, "paths": n_paths, "steps": n_steps, "threads": threads,
+                     "em_Mps": work / em / 1e6, "floor_Mps": work / floor / 1e6, "numpy_Mps": work / npy / 1e6,
+                     "em_over_floor": em / floor, "em_speedup_vs_numpy": npy / em, "threads_speedup": em1 / em})
+    return pd.DataFrame(rows)
+
+
+def mlem_overhead(n_paths=20_000, n_steps=256, level=6, repeats=3):
+    """ML-EM's wall time per drift evaluation over EM's, same problem, ladder and steps."""
+    p = OrnsteinUhlenbeck(2)
+    lad = SyntheticLadder(gamma=2.5, levels=level, eps1=1.0)
+    probs = np.full(level + 1, 0.3)
+    em = solve(p, lad, "em", level, n_steps, n_paths, 0)
+    ml = solve(p, lad, "mlem", level, n_steps, n_paths, 0, probs=probs)
+    t_em = best_time(lambda: solve(p, lad, "em", level, n_steps, n_paths, 0), repeats)
+    t_ml = best_time(lambda: solve(p, lad, "mlem", level, n_steps, n_paths, 0, probs=probs), repeats)
+    per_em, per_ml = t_em / em.evals.sum(), t_ml / ml.evals.sum()
+    return pd.DataFrame([{"evals_per_step_em": em.evals.sum() / (n_paths * n_steps),
+                          "evals_per_step_mlem": ml.evals.sum() / (n_paths * n_steps),
+                          "ns_per_eval_em": per_em * 1e9, "ns_per_eval_mlem": per_ml * 1e9,
+                          "overhead": per_ml / per_em - 1}])
+
+
+def real_work_speedup(work_per_unit=200.0, n_paths=200):
+    """Counted-cost and wall-clock speed-ups of ML-EM over EM on a real-work ladder."""
+    case = Case("real-work-ou-1d", OrnsteinUhlenbeck(1),
+                SyntheticLadder(gamma=2.5, levels=7, eps1=1.0, work_per_unit=work_per_unit),
+                Sweep(eps=[0.1, 0.05, 0.025, 0.0125], n_paths=n_paths, pilot_paths=50))
+    rows, _ = run_case(case, progress=None)
+    res = pd.DataFrame(rows, columns=COLUMNS)
+    counted = speedups(res).iloc[0]
+    wall = speedups(res.assign(cost=res.wall_s)).iloc[0]
+    return pd.DataFrame([{"common_error": counted.common_error, "counted_speedup": counted.speedup,
+                          "wall_speedup": wall.speedup, "wall_over_counted": wall.speedup / counted.speedup}])
+
+
+def run_all(quick=False):
+    """Yield (name, table) for every ratio; quick shrinks the sizes (smoke runs), not the method."""
+    if quick:
+        yield "kernel", kernel_ratios(dims=(1,), n_paths=5000, n_steps=256, repeats=1)
+        yield "mlem_overhead", mlem_overhead(n_paths=2000, n_steps=64, repeats=1)
+        yield "real_work", real_work_speedup(work_per_unit=5.0, n_paths=50)
+        return
+    yield "kernel", kernel_ratios()
+    yield "mlem_overhead", mlem_overhead()
+    yield "real_work", real_work_speedup()
