@@ -21,7 +21,7 @@ EM, MLEM, DIAG, NOISE = 0, 1, 2, 3
 BLOWUP = 1e8  # |x| beyond this counts as an exploding path
 
 
-@njit
+@njit(inline="always")
 def mlem_estimate(t, x, drift, pp, lad, top, probs, bkey, counter0, vals, drawn, need, out, evals):
     """Unbiased estimate of f^top(t, x); returns the counted cost of this draw.
 

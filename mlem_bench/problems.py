@@ -6,7 +6,7 @@ drift and diffusion as jitted functions ``drift(t, x, params, out)`` and
 ``diffusion(t, params) -> float``, initial states, a terminal reference on the same
 Brownian path, and closed-form terminal moments where they exist.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
