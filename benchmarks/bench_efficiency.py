@@ -3,12 +3,11 @@
 One small gamma = 2.5 OU sweep runs once (setup_cache); every track_ reads its table, so
 a regression in the method or the tuner shows in asv history like a regression in speed.
 """
-import pandas as pd
 
 from mlem_bench.analysis import fit_rates, speedups
 from mlem_bench.ladders import SyntheticLadder
 from mlem_bench.problems import OrnsteinUhlenbeck
-from mlem_bench.runner import COLUMNS, run_case
+from mlem_bench.runner import results_table, run_case
 from mlem_bench.spec import Case, Sweep
 
 
@@ -19,7 +18,7 @@ class EfficiencyOU:
         case = Case("ou-2d-g2.5-small", OrnsteinUhlenbeck(2), SyntheticLadder(gamma=2.5, levels=12, eps1=1.0),
                     Sweep(eps=[0.05, 0.025, 0.0125, 0.00625, 0.003125], n_paths=500, pilot_paths=200))
         rows, _ = run_case(case, progress=None)
-        return pd.DataFrame(rows, columns=COLUMNS)
+        return results_table(rows)
 
     def track_em_slope(self, results):
         return float(fit_rates(results).set_index("method").loc["em", "slope"])

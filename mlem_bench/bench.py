@@ -16,7 +16,7 @@ import pandas as pd
 from .analysis import speedups
 from .ladders import SyntheticLadder
 from .problems import OrnsteinUhlenbeck
-from .runner import COLUMNS, run_case
+from .runner import results_table, run_case
 from .solve import solve
 from .spec import Case, Sweep
 
@@ -94,7 +94,7 @@ def real_work_speedup(work_per_unit=200.0, n_paths=200):
                 SyntheticLadder(gamma=2.5, levels=7, eps1=1.0, work_per_unit=work_per_unit),
                 Sweep(eps=[0.1, 0.05, 0.025, 0.0125], n_paths=n_paths, pilot_paths=50))
     rows, _ = run_case(case, progress=None)
-    res = pd.DataFrame(rows, columns=COLUMNS)
+    res = results_table(rows)
     counted = speedups(res).iloc[0]
     wall = speedups(res.assign(cost=res.wall_s)).iloc[0]
     return pd.DataFrame([{"common_error": counted.common_error, "counted_speedup": counted.speedup,

@@ -4,10 +4,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .analysis import fit_rates, speedups
-from .runner import COLUMNS
+from .runner import results_table
 
 
 def atomic_write(path, write):
@@ -91,7 +90,7 @@ def write_outputs(rows, out_dir, windows=None):
     """Write results.csv, rates.csv, speedup.csv, report.md and work_precision.png to out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = pd.DataFrame(rows, columns=COLUMNS)
+    results = results_table(rows)
     rates = fit_rates(results, windows)
     speed = speedups(results)
     # compute everything first, then write each file atomically

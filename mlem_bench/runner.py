@@ -4,6 +4,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 
 from .methods import METHODS
 from .solve import solve, strong_error
@@ -12,6 +13,11 @@ from .tuning import calibrate
 COLUMNS = ["case", "family", "gamma", "method", "eps_target", "level", "n_steps", "n_paths", "seed",
            "cost", "error", "error_se", "top_evals", "wall_s", "pred_cost", "pred_error",
            "ref_error", "ref_steps", "evals_per_level", "probs"]
+
+
+def results_table(rows):
+    """The tidy results table (pandas) of rows returned by `run_case`."""
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _log(progress, msg):

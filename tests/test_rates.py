@@ -7,13 +7,12 @@ about a third of the 1.0 gap between the two theories, so the tests can tell the
 apart. Measured with these seeds: see README (Results).
 """
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import ROOT
 from mlem_bench.analysis import fit_rates, fit_slope, speedups
 from mlem_bench.methods import METHODS
-from mlem_bench.runner import COLUMNS, run_case
+from mlem_bench.runner import results_table, run_case
 from mlem_bench.spec import load_case
 
 CASES = ["ou-2d-g2.5", "gmm-sde-2d-g2.5"]
@@ -23,7 +22,7 @@ CASES = ["ou-2d-g2.5", "gmm-sde-2d-g2.5"]
 def outcome(request):
     case = load_case(ROOT / "problems" / f"{request.param}.toml")
     rows, info = run_case(case, progress=None)
-    results = pd.DataFrame(rows, columns=COLUMNS)
+    results = results_table(rows)
     return case, results, fit_rates(results).set_index("method"), speedups(results).iloc[0], info
 
 
