@@ -50,12 +50,16 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
+    import os
     import platform
+
+    import numba
+    import numpy
 
     from .bench import run_all
 
-    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
-          f"numba {__import__('numba').__version__}, numpy {__import__('numpy').__version__}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"numba {numba.__version__}, numpy {numpy.__version__}")
     for name, table in run_all(quick=args.quick):
         print(f"\n## {name}")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
