@@ -1,25 +1,86 @@
-"""The methods compared, each declaring its tuner and its theoretical cost exponent."""
-from dataclasses import dataclass
-from typing import Callable
+"""The methods compared: each declares how it is configured for a target error and
+its theoretical cost exponent (None for baselines, which have no rate claim).
+
+A method returns several configurations per target eps (its own knobs: EM's split
+of the error budget between step and level, ML-EM's variance share, the stitch
+fraction); the experiment keeps each method's Pareto frontier of (cost, error).
+"""
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
 
 from . import tuning
 
 
 @dataclass(frozen=True)
 class Method:
-    """A solver with its tuner and its expected slope d log(cost) / d log(error)."""
+    """A method: `configs(model, ladder, eps, sweep)` -> [(knob, Config)], and its slope."""
 
     name: str
     label: str
-    tune: Callable
-    slope: Callable  # gamma -> theoretical slope (negative)
+    configs: Callable
+    slope: Optional[Callable] = None   # gamma -> theoretical d log(cost) / d log(error)
+    baseline: bool = False
 
     def theory_slope(self, gamma):
-        return float(self.slope(gamma))
+        return float("nan") if self.slope is None else float(self.slope(gamma))
 
 
+def _em(model, ladder, eps, sw):
+    return [(f"split={s:g}", tuning.tune_em(model, ladder, eps, split=s)) for s in sw.em_splits]
+
+
+def _mlem(model, ladder, eps, sw):
+    return [(f"var_share={v:g}", tuning.tune_mlem(model, ladder, eps, var_share=v, max_refine=sw.max_refine))
+            for v in sw.var_shares]
+
+
+def _mlem_default(model, ladder, eps, sw):
+    # the baselines that modify ML-EM start from its middle variance share
+    v = sw.var_shares[len(sw.var_shares) // 2]
+    return v, tuning.tune_mlem(model, ladder, eps, var_share=v, max_refine=sw.max_refine)
+
+
+def _em_finest(model, ladder, eps, sw):
+    return [(f"level={ladder.levels}", tuning.tune_em(model, ladder, eps, level=ladder.levels))]
+
+
+def _em_coarsest(model, ladder, eps, sw):
+    return [("level=1", tuning.tune_em(model, ladder, eps, level=1))]
+
+
+def _stitch(model, ladder, eps, sw):
+    em = tuning.tune_em(model, ladder, eps)
+    out = []
+    for s in sw.stitch_fractions:
+        switch = int(round(s * em.n_steps))
+        cost = switch * ladder.cost[1] + (em.n_steps - switch) * ladder.cost[em.level]
+        out.append((f"s={s:g}", replace(em, method="stitch", switch_step=switch, predicted_cost=float(cost),
+                                        predicted_error=float("nan"))))
+    return out
+
+
+def _mlem_shared(model, ladder, eps, sw):
+    v, c = _mlem_default(model, ladder, eps, sw)
+    return [(f"var_share={v:g} share={sw.share_paths}", replace(c, share=sw.share_paths))]
+
+
+def _mlem_schedule(model, ladder, eps, sw):
+    v, c = _mlem_default(model, ladder, eps, sw)
+    return [(f"var_share={v:g}", replace(c, method="schedule", predicted_error=float("nan")))]
+
+
+# gamma < 2: eps^-(1 + gamma/2); gamma > 2: eps^-gamma; gamma = 2: eps^-2 log^2 (slope -2 up to the log)
 METHODS = {
-    "em": Method("em", "EM (finest needed level)", tuning.tune_em, lambda g: -(g + 1.0)),
-    # gamma < 2: eps^-(1 + gamma/2); gamma > 2: eps^-gamma; gamma = 2: eps^-2 log^2 (slope -2 up to the log)
-    "mlem": Method("mlem", "ML-EM", tuning.tune_mlem, lambda g: -max(g, 1.0 + g / 2.0)),
+    "em": Method("em", "EM", _em, lambda g: -(g + 1.0)),
+    "mlem": Method("mlem", "ML-EM", _mlem, lambda g: -max(g, 1.0 + g / 2.0)),
 }
+
+BASELINES = {
+    "em-finest": Method("em-finest", "EM, finest level", _em_finest, baseline=True),
+    "em-coarsest": Method("em-coarsest", "EM, coarsest level", _em_coarsest, baseline=True),
+    "stitch": Method("stitch", "stitch (level 1 first, then EM's level)", _stitch, baseline=True),
+    "mlem-shared": Method("mlem-shared", "ML-EM, one pattern per batch", _mlem_shared, baseline=True),
+    "mlem-schedule": Method("mlem-schedule", "ML-EM, deterministic schedule", _mlem_schedule, baseline=True),
+}
+
+ALL_METHODS = {**METHODS, **BASELINES}

@@ -14,7 +14,7 @@ import scipy.special
 from numba import njit
 
 from .brownian import depth_of
-from .rng import STREAM_BROWNIAN, STREAM_INITIAL, fill_normals, stream_key, stream_normals, stream_uniforms
+from .rng import STREAM_BROWNIAN, STREAM_EXACT, STREAM_INITIAL, fill_normals, stream_key, stream_normals, stream_uniforms
 
 
 @dataclass
@@ -37,6 +37,12 @@ class Problem:
     def initial_states(self, seed, n_paths, path_offset=0):
         """Initial states, shape (n_paths, dim); may be random (stream STREAM_INITIAL)."""
         return np.broadcast_to(self.x0, (n_paths, self.dim)).copy()
+
+    has_terminal_law = False   # True where terminal_mean, terminal_cov and exact_samples exist
+
+    def exact_samples(self, seed, n_paths):
+        """Independent samples of the exact law of X_T (stream STREAM_EXACT)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form terminal law")
 
     def reference(self, seed, n_paths, n_steps):
         """Exact-drift EM on n_steps (and on n_steps/2 to estimate its own error)."""
@@ -118,8 +124,16 @@ class OrnsteinUhlenbeck(Problem):
         self.drift, self.diffusion = ou_drift, ou_diffusion
         self.min_steps = max(4, int(2 ** np.ceil(np.log2(max(1.0, self.T * np.abs(np.linalg.eigvals(th)).max())))))
 
+    has_terminal_law = True
+
     def terminal_mean(self):
         return scipy.linalg.expm(-self.theta * self.T) @ self.x0
+
+    def exact_samples(self, seed, n_paths):
+        # X_T is Gaussian: mean + L z with L L^T the terminal covariance
+        cov = self.terminal_cov()
+        L = np.linalg.cholesky(cov + 1e-300 * np.eye(self.dim)) if self.sigma > 0 else np.zeros_like(cov)
+        return self.terminal_mean() + stream_normals(seed, STREAM_EXACT, n_paths, self.dim) @ L.T
 
     def terminal_cov(self):
         # Van Loan: expm([[-Theta, s^2 I], [0, Theta^T]] T) holds the Gramian.
@@ -303,6 +317,12 @@ class GaussianMixtureReverse(Problem):
 
     def initial_states(self, seed, n_paths, path_offset=0):
         return self.sample(1.0, seed, n_paths, path_offset)
+
+    has_terminal_law = True
+
+    def exact_samples(self, seed, n_paths):
+        # the reverse SDE and the probability-flow ODE both end in law at p_{t_min}
+        return self.sample(self.t_min, seed, n_paths, stream=STREAM_EXACT)
 
     def terminal_mean(self):
         w, m, _ = self.marginal(self.t_min)

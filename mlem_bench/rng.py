@@ -20,6 +20,7 @@ _TWO_PI = 2.0 * np.pi
 STREAM_BROWNIAN = 0
 STREAM_BERNOULLI = 1
 STREAM_INITIAL = 2
+STREAM_EXACT = 3      # independent exact samples of the terminal law (weak-error targets)
 
 
 @njit(inline="always")

@@ -9,7 +9,8 @@ from . import kernels
 from .brownian import depth_of
 from .ladders import SyntheticLadder
 
-METHOD_CODES = {"em": kernels.EM, "mlem": kernels.MLEM, "diag": kernels.DIAG, "noise": kernels.NOISE}
+METHOD_CODES = {"em": kernels.EM, "mlem": kernels.MLEM, "diag": kernels.DIAG, "noise": kernels.NOISE,
+                "stitch": kernels.STITCH, "schedule": kernels.SCHEDULE}
 
 # Ladder used when only the exact drift (level 0) is needed.
 EXACT_ONLY = SyntheticLadder(gamma=1.0, levels=1, eps1=1.0)
@@ -26,7 +27,7 @@ class Solution:
     x: np.ndarray          # (n_paths, d) terminal states
     cost: np.ndarray       # (n_paths,) counted cost
     evals: np.ndarray      # (n_paths, L+1) evaluations of each level (index 0: exact drift)
-    diag: np.ndarray       # (n_paths, L+1) sum over steps of |f^l - f^{l-1}|^2 (method "diag")
+    diag: np.ndarray       # (n_paths, L+1, N_DIAG) sums over steps of the kernels.DIAG_* moments ("diag")
     n_steps: int
     wall_s: float
 
@@ -53,23 +54,26 @@ def check_probs(probs, level, n_levels):
 
 
 def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
-          increments=None, block_size=None, x0=None):
+          increments=None, block_size=None, x0=None, share=1, switch_step=0):
     """Solve `problem` to its horizon T for n_paths paths.
 
     Parameters
     ----------
     problem : Problem
     ladder : SyntheticLadder or None (None: only level 0, the exact drift)
-    method : "em", "mlem", "diag" or "noise" (the Brownian path alone: a speed floor)
+    method : "em", "mlem", "schedule", "stitch", "diag" or "noise" (the Brownian path alone: a speed floor)
     level : int
-        EM/diag: the level used (0 = exact drift). ML-EM: the top level k >= 1.
+        EM/diag: the level used (0 = exact drift). ML-EM/schedule/stitch: the top level k >= 1.
     n_steps : int, a power of two
     n_paths, seed : int
         Paths 0..n_paths-1 under `seed` (common random numbers across methods).
-    probs : array indexed by level (ML-EM), default all 1.
+    probs : array indexed by level (ML-EM, schedule), default all 1.
     increments : optional (n_paths, n_steps, d) Brownian increments to use instead.
     block_size : paths per kernel call (results do not depend on it).
     x0 : optional (n_paths, d) initial states (default: problem.initial_states).
+    share : ML-EM paths per Bernoulli pattern (1: independent per path; paths i and j
+        share a pattern when i // share == j // share).
+    switch_step : stitch: steps before it use level 1, the rest `level`.
 
     Returns
     -------
@@ -80,13 +84,17 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
     depth_of(n_steps)
     ladder = EXACT_ONLY if ladder is None else ladder
     L = ladder.levels
-    if not (0 <= level <= L) or (method == "mlem" and level < 1):
-        raise ValueError(f"level {level} is outside the ladder's levels "
-                         f"({'1' if method == 'mlem' else '0'}..{L}); add levels or aim lower")
+    low = 1 if method in ("mlem", "schedule", "stitch") else 0
+    if not (low <= level <= L):
+        raise ValueError(f"level {level} is outside the ladder's levels ({low}..{L}); add levels or aim lower")
+    if int(share) < 1:
+        raise ValueError(f"share must be >= 1 path per Bernoulli pattern (got {share})")
+    if not 0 <= int(switch_step) <= n_steps:
+        raise ValueError(f"switch_step must be in 0..n_steps = 0..{n_steps} (got {switch_step})")
     n_paths, dim = int(n_paths), problem.dim
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1 (got {n_paths})")
-    p = check_probs(probs, level, L + 1) if method == "mlem" else np.ones(L + 1)
+    p = check_probs(probs, level, L + 1) if method in ("mlem", "schedule") else np.ones(L + 1)
     lad = ladder_arrays(ladder, dim)
     if x0 is None:
         x0 = problem.initial_states(seed, n_paths)
@@ -104,7 +112,7 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
     x = np.empty((n_paths, dim))
     cost = np.empty(n_paths)
     evals = np.zeros((n_paths, L + 1), dtype=np.int64)
-    diag = np.zeros((n_paths, L + 1))
+    diag = np.zeros((n_paths, L + 1, kernels.N_DIAG) if method == "diag" else (n_paths, L + 1, 0))
     fail = np.zeros(n_paths, dtype=np.int64)
     none = np.empty((0, 0, 0))
     t0 = time.perf_counter()
@@ -113,7 +121,7 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
         kernels.simulate(problem.drift, problem.diffusion, problem.params, lad, METHOD_CODES[method],
                        int(level), p, x0[a:b], float(problem.T), int(n_steps), int(seed), a,
                        bool(problem.noisy), none if increments is None else increments[a:b],
-                       x[a:b], cost[a:b], evals[a:b], diag[a:b], fail[a:b])
+                       int(share), int(switch_step), x[a:b], cost[a:b], evals[a:b], diag[a:b], fail[a:b])
     wall = time.perf_counter() - t0
     bad = np.flatnonzero(fail)
     if bad.size:

@@ -9,7 +9,7 @@ Error model (every constant measured by `calibrate` on a pilot run, none set by 
 
 Error budget (explicit and fixed, so a target eps means the same thing everywhere):
 
-* EM:     e_h^2 <= eps^2 / 2 and e_b^2 <= eps^2 / 2.
+* EM:     e_h^2 <= split eps^2 and e_b^2 <= (1 - split) eps^2 (default split 1/2).
 * ML-EM:  a share `var_share` (default 1/2) of eps^2 goes to the randomisation,
           e_v^2 <= var_share eps^2, the rest to the bias split equally:
           e_h^2, e_b^2 <= (1 - var_share) eps^2 / 2.
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .kernels import DIAG_SQ
 from .solve import solve, strong_error
 
 P_MIN = 1e-6  # floor on p_l: a level whose difference vanishes still needs p > 0
@@ -43,18 +44,35 @@ class ErrorModel:
     T: float
     min_steps: int
     pilot: dict = field(default_factory=dict)
+    moments: np.ndarray = None   # (L+1, N_DIAG) pilot averages of the kernels.DIAG_* moments per level
+
+    def to_dict(self):
+        """JSON-ready form (floats round-trip exactly through json)."""
+        d = dict(vars(self))
+        for k in ("bias", "delta", "moments"):
+            d[k] = None if d[k] is None else np.asarray(d[k]).tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        for k in ("bias", "delta", "moments"):
+            d[k] = None if d[k] is None else np.asarray(d[k], dtype=float)
+        return cls(**d)
 
 
 @dataclass
 class Config:
-    """One tuned configuration of a method."""
+    """One tuned configuration of a solver (the arguments of `solve` plus predictions)."""
 
-    method: str
+    method: str              # solver: "em", "mlem", "schedule" or "stitch"
     level: int
     n_steps: int
     probs: np.ndarray        # indexed by level; all ones for EM
     predicted_cost: float
     predicted_error: float
+    share: int = 1           # ML-EM paths per Bernoulli pattern
+    switch_step: int = 0     # stitch: steps on level 1 before switching to `level`
 
 
 def _pow2_at_least(x):
@@ -74,7 +92,8 @@ def calibrate(problem, ladder, seed, n_paths=400):
     exact = solve(problem, ladder, "diag", 0, n1, n_paths, s)
     # c_h from the finest pilot grid, where EM is closest to its asymptotic order
     c_h = strong_error(exact.x, ref.x)[0] / (T / n1)
-    delta = np.sqrt(exact.diag.mean(axis=0) / n1)
+    moments = exact.diag.mean(axis=0) / n1      # per level: averages over paths and steps
+    delta = np.sqrt(moments[:, DIAG_SQ])
     delta[0] = 0.0
     # b_l: terminal effect of level l's drift error alone (same grid and path)
     bias = np.zeros(ladder.levels + 1)
@@ -91,7 +110,7 @@ def calibrate(problem, ladder, seed, n_paths=400):
         if pred > 0:
             c_v = strong_error(ml_k.x, em_k.x)[0] ** 2 / pred
     return ErrorModel(float(c_h), bias, float(c_v), delta, T, int(problem.min_steps),
-                      pilot={"seed": s, "n_paths": n_paths, "n_steps": n1})
+                      pilot={"seed": s, "n_paths": n_paths, "n_steps": n1}, moments=moments)
 
 
 def waterfill(delta, pair_cost, budget):
@@ -134,11 +153,22 @@ def _steps_for(model, h_budget):
     return max(model.min_steps, _pow2_at_least(model.c_h * model.T / h_budget))
 
 
-def tune_em(model, ladder, eps):
-    """EM on the finest needed level: e_h, e_b <= eps / sqrt(2)."""
-    share = eps / np.sqrt(2)
-    k = _level_for(model, ladder, share, eps)
-    n = _steps_for(model, share)
+def tune_em(model, ladder, eps, split=0.5, level=None):
+    """EM: e_h^2 <= split eps^2 and e_b^2 <= (1 - split) eps^2.
+
+    level: use this level instead of the cheapest that meets the bias budget (the
+    fixed-level baselines); its whole remaining budget then goes to e_h when possible.
+    """
+    if not 0 < split < 1:
+        raise ValueError(f"split must be in (0, 1) (got {split})")
+    if level is None:
+        k = _level_for(model, ladder, np.sqrt(1 - split) * eps, eps)
+        h_budget = np.sqrt(split) * eps
+    else:
+        k = int(level)
+        rest = eps ** 2 - model.bias[k] ** 2
+        h_budget = np.sqrt(rest) if rest > split * eps ** 2 else np.sqrt(split) * eps
+    n = _steps_for(model, h_budget)
     pred_err = np.hypot(model.c_h * model.T / n, model.bias[k])
     return Config("em", k, n, np.ones(ladder.levels + 1), float(n * ladder.cost[k]), float(pred_err))
 
