@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/mlem-bench run --out $(OUT)
+	$(BIN)/mlem-bench run --out $(OUT) --resume
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

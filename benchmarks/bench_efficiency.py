@@ -4,10 +4,12 @@ One small gamma = 2.5 OU sweep runs once (setup_cache); every track_ reads its t
 a regression in the method or the tuner shows in asv history like a regression in speed.
 """
 
-from mlem_bench.analysis import fit_rates, speedups
+import tempfile
+
+from mlem_bench.analysis import fit_rates, pooled, speedups
+from mlem_bench.experiment import run_sweep
 from mlem_bench.ladders import SyntheticLadder
 from mlem_bench.problems import OrnsteinUhlenbeck
-from mlem_bench.runner import results_table, run_case
 from mlem_bench.spec import Case, Sweep
 
 
@@ -17,8 +19,9 @@ class EfficiencyOU:
     def setup_cache(self):
         case = Case("ou-2d-g2.5-small", OrnsteinUhlenbeck(2), SyntheticLadder(gamma=2.5, levels=12, eps1=1.0),
                     Sweep(eps=[0.05, 0.025, 0.0125, 0.00625, 0.003125], n_paths=500, pilot_paths=200))
-        rows, _ = run_case(case, progress=None)
-        return results_table(rows)
+        with tempfile.TemporaryDirectory() as d:
+            results, _ = run_sweep([case], d, progress=False)
+        return pooled(results)
 
     def track_em_slope(self, results):
         return float(fit_rates(results).set_index("method").loc["em", "slope"])
@@ -27,7 +30,8 @@ class EfficiencyOU:
         return float(fit_rates(results).set_index("method").loc["mlem", "slope"])
 
     def track_speedup(self, results):
-        return float(speedups(results).speedup.iloc[0])
+        s = speedups(results)
+        return float(s[s.method == "em"].speedup.iloc[0])
 
     def track_mlem_top_evals_smallest_eps(self, results):
         ml = results[results.method == "mlem"]

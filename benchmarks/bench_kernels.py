@@ -38,3 +38,48 @@ class Floor(Kernels):
     """The same kernel drawing the Brownian increments only: the floor of an EM step."""
 
     params = (["ou"], ["noise"])
+
+
+class Scaling:
+    """EM on OU over dimension, paths and steps; ML-EM over the number of levels."""
+
+    params = ([1, 4], [1000, 10000], [64, 512])
+    param_names = ["dim", "n_paths", "n_steps"]
+
+    def setup(self, dim, n_paths, n_steps):
+        self.problem = OrnsteinUhlenbeck(dim)
+        solve(self.problem, None, "em", 0, 8, 4, 0)  # compile outside the timed region
+
+    def time_em(self, dim, n_paths, n_steps):
+        solve(self.problem, None, "em", 0, n_steps, n_paths, 0)
+
+
+class Levels:
+    """ML-EM on the mixture SDE with k levels, p_l = 2^-(l-1) (2000 paths x 256 steps)."""
+
+    params = [4, 8, 12]
+    param_names = ["levels"]
+
+    def setup(self, levels):
+        self.problem = make_problem("gmm-sde")
+        self.ladder = SyntheticLadder(gamma=2.5, levels=levels, eps1=1.0)
+        self.probs = 2.0 ** -np.arange(levels + 1.0)
+        solve(self.problem, self.ladder, "mlem", levels, 8, 16, 0, probs=self.probs)
+
+    def time_mlem(self, levels):
+        solve(self.problem, self.ladder, "mlem", levels, 256, 2000, 0, probs=self.probs)
+
+
+class Memory:
+    """Peak memory of a solve: paths are streamed (each path's Brownian path lives in its
+    thread only), so memory grows with paths + steps, never with paths x steps."""
+
+    params = ([1000, 20000], [64, 2048])
+    param_names = ["n_paths", "n_steps"]
+
+    def setup(self, n_paths, n_steps):
+        self.problem = OrnsteinUhlenbeck(2)
+        solve(self.problem, None, "em", 0, 8, 4, 0)
+
+    def peakmem_em(self, n_paths, n_steps):
+        solve(self.problem, None, "em", 0, n_steps, n_paths, 0)

@@ -7,7 +7,7 @@ import sys
 
 import numba
 
-from mlem_bench import Case, SyntheticLadder, Sweep, UserProblem, run_case, write_outputs
+from mlem_bench import Case, SyntheticLadder, Sweep, UserProblem, render_report, run_sweep
 
 
 @numba.njit
@@ -30,7 +30,8 @@ case = Case(
 )
 
 if __name__ == "__main__":
-    rows, _ = run_case(case)
-    results, rates, speed = write_outputs(rows, sys.argv[1] if len(sys.argv) > 1 else "results/double-well")
+    out = sys.argv[1] if len(sys.argv) > 1 else "results/double-well"
+    run_sweep([case], out, resume=True)
+    rates, speed, _ = render_report(out)
     print(rates[["case", "method", "slope", "slope_lo", "slope_hi", "theory_slope"]].round(2).to_string(index=False))
     print(speed.round(3).to_string(index=False))

@@ -1,13 +1,14 @@
 """mlem_bench: Multilevel Euler-Maruyama against Euler-Maruyama on SDEs with known answers."""
-from .ladders import SyntheticLadder
-from .problems import GaussianMixtureReverse, OrnsteinUhlenbeck, UserProblem
-from .report import write_outputs
-from .runner import run_case
-from .solve import PathExplosionError, solve, strong_error
-from .spec import Case, SpecError, Sweep, load_case
-from .tuning import TuningError, calibrate, tune_em, tune_mlem
+__version__ = "0.2.0"
 
-__all__ = ["SyntheticLadder", "GaussianMixtureReverse", "OrnsteinUhlenbeck", "UserProblem", "write_outputs",
-           "run_case", "PathExplosionError", "solve", "strong_error", "Case", "SpecError", "Sweep", "load_case",
-           "TuningError", "calibrate", "tune_em", "tune_mlem"]
-__version__ = "0.1.0"
+from .experiment import make_executor, run_sweep  # noqa: E402
+from .ladders import SyntheticLadder  # noqa: E402
+from .problems import GaussianMixtureReverse, OrnsteinUhlenbeck, UserProblem  # noqa: E402
+from .report import render_report  # noqa: E402
+from .solve import PathExplosionError, solve, strong_error  # noqa: E402
+from .spec import Case, SpecError, Sweep, load_case  # noqa: E402
+from .tuning import TuningError, calibrate, tune_em, tune_mlem  # noqa: E402
+
+__all__ = ["SyntheticLadder", "GaussianMixtureReverse", "OrnsteinUhlenbeck", "UserProblem", "run_sweep",
+           "make_executor", "render_report", "PathExplosionError", "solve", "strong_error", "Case", "SpecError",
+           "Sweep", "load_case", "TuningError", "calibrate", "tune_em", "tune_mlem"]

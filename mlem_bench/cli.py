@@ -1,9 +1,10 @@
-"""Command line: mlem-bench run [SPEC ...] [--out DIR]."""
+"""Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
+mlem-bench report DIR, mlem-bench bench [--quick]."""
 import argparse
 import sys
 from pathlib import Path
 
-from .spec import SpecError, load_case
+from .spec import SpecError
 
 DEFAULT_PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
 
@@ -18,34 +19,48 @@ def default_specs():
 
 
 def cmd_run(args):
-    from .report import write_outputs
-    from .runner import run_case
-    from .solve import PathExplosionError
-    from .tuning import TuningError
+    from .experiment import make_executor, run_sweep
+    from .report import render_report
+    from .spec import load_doc, parse_case
 
     specs = args.spec or default_specs()
-    cases = [load_case(s) for s in specs]        # validate every spec before computing anything
-    if args.paths:
-        for c in cases:
-            c.sweep.n_paths = args.paths
-    names = [c.name for c in cases]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise SpecError(f"two specs share the case name {sorted(dup)[0]!r}; names must be unique")
-    rows, windows = [], {}
-    for c in cases:
-        try:
-            r, _ = run_case(c)
-        except (PathExplosionError, TuningError) as e:
-            raise SpecError(f"{c.source} (case {c.name}): {e}") from None
-        rows += r
-        windows[c.name] = c.sweep.fit_eps
-    results, rates, speed = write_outputs(rows, args.out, windows)
-    cols = ["case", "method", "slope", "slope_lo", "slope_hi", "theory_slope"]
-    print(rates[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    cases = []
+    for s in specs:                              # validate every spec before computing anything
+        d = load_doc(s)
+        if args.paths and isinstance(d.get("sweep"), dict):
+            d["sweep"]["n_paths"] = args.paths
+        cases.append(parse_case(d, str(s)))
+    executor = make_executor(args.workers, args.scheduler)
+    try:
+        run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"mlem-bench: interrupted; finished tasks are saved in {args.out}; "
+              f"continue with: mlem-bench run {' '.join(map(str, args.spec))} --out {args.out} --resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        executor.close()
+    rates, speed, gammas = render_report(args.out)
+    show = rates[rates.method.isin(["em", "mlem"])][["case", "method", "slope", "slope_lo", "slope_hi",
+                                                      "theory_slope"]]
+    print(show.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print()
-    print(speed.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    print(f"\nwrote {args.out}/results.csv, rates.csv, speedup.csv, report.md, work_precision.png")
+    s = speed[speed.method == "em"][["case", "common_error", "speedup", "speedup_lo", "speedup_hi"]]
+    print(s.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"\nwrote {args.out}/report.md, report.html, results.csv/.parquet, rates.csv, speedup.csv, figures")
+    return 0
+
+
+def cmd_report(args):
+    from .report import render_report
+    out = Path(args.dir)
+    if not (out / "sweep.json").exists():
+        raise SpecError(f"{out}: no sweep.json here; pass the --out folder of a finished `mlem-bench run`")
+    try:
+        render_report(out)
+    except FileNotFoundError as e:
+        raise SpecError(str(e)) from None
+    print(f"wrote {out}/report.md, report.html and figures")
     return 0
 
 
@@ -73,20 +88,32 @@ def main(argv=None):
     run.add_argument("spec", nargs="*", help="case files (default: every problems/*.toml)")
     run.add_argument("--out", default="results", help="output folder (default: results)")
     run.add_argument("--paths", type=int, default=None, help="override [sweep].n_paths of every case")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the sweep already in --out (same specs), keeping its finished cells")
+    run.add_argument("--workers", type=int, default=None, help="run cells on a local Dask cluster of N processes")
+    run.add_argument("--scheduler", default=None, help="run cells on the Dask cluster at this address (tcp://host:port)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
+    rep = sub.add_parser("report", help="render report.md/.html and figures of a sweep folder from its tables")
+    rep.add_argument("dir", help="the --out folder of a run")
+    rep.set_defaults(func=cmd_report)
     bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     if getattr(args, "paths", None) is not None and args.paths < 2:
         parser.error("--paths must be >= 2")
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        parser.error("--workers must be >= 1")
+    if getattr(args, "workers", None) and getattr(args, "scheduler", None):
+        parser.error("give --workers (start a local cluster) or --scheduler (join one), not both")
     try:
         return args.func(args)
     except SpecError as e:
         print(f"mlem-bench: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mlem-bench: interrupted; no output written", file=sys.stderr)
+        print("mlem-bench: interrupted", file=sys.stderr)
         return 130
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .ladders import SyntheticLadder
-from .methods import METHODS
+from .methods import BASELINES, METHODS
 from .problems import GaussianMixtureReverse, OrnsteinUhlenbeck
 
 
@@ -33,25 +33,42 @@ _LADDER_FIELDS = {"kind": (str, False, "synthetic"), "gamma": (_NUM, True, None)
                   "eps1": (_NUM, True, None), "cost1": (_NUM, False, 1.0), "seed": (int, False, 0),
                   "n_features": (int, False, 8), "lengthscale": (_NUM, False, 1.0),
                   "work_per_unit": (_NUM, False, 0.0)}
-_SWEEP_FIELDS = {"methods": (list, False, ["em", "mlem"]), "eps": (list, True, None), "n_paths": (int, True, None),
-                 "seed": (int, False, 0), "var_share": (_NUM, False, 0.5), "max_refine": (int, False, 6),
+_SWEEP_FIELDS = {"methods": (list, False, ["em", "mlem"]), "baselines": (list, False, []),
+                 "eps": (list, True, None), "n_paths": (int, True, None),
+                 "seed": (int, False, 0), "n_seeds": (int, False, 1), "batches": (int, False, 0),
+                 "em_splits": (list, False, [0.5]), "var_shares": (list, False, [0.5]), "max_refine": (int, False, 6),
+                 "stitch_fractions": (list, False, [0.25, 0.5, 0.75]), "share_paths": (int, False, 0),
                  "pilot_paths": (int, False, 400), "ref_factor": (int, False, 8),
                  "fit_eps": (list, False, None)}
 
 
 @dataclass
 class Sweep:
-    """What to run: methods, target errors, paths and seed (see README)."""
+    """What to run: methods, baselines, target errors, knobs, paths and seeds (see README)."""
 
     eps: list
     n_paths: int
     methods: list = field(default_factory=lambda: ["em", "mlem"])
+    baselines: list = field(default_factory=list)
     seed: int = 0
-    var_share: float = 0.5
+    n_seeds: int = 1         # replicates under seeds seed .. seed + n_seeds - 1
+    batches: int = 10        # path batches per run, for jackknife intervals (spec default: min(10, n_paths // 2))
+    em_splits: list = field(default_factory=lambda: [0.5])     # EM: share of eps^2 to the step error
+    var_shares: list = field(default_factory=lambda: [0.5])    # ML-EM: share of eps^2 to the randomisation
     max_refine: int = 6
+    stitch_fractions: list = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    share_paths: int = 0     # mlem-shared: paths per Bernoulli pattern (0: one pattern per batch)
     pilot_paths: int = 400
     ref_factor: int = 8
     fit_eps: list = None     # [largest, smallest] target eps used in the rate fit (default: all)
+
+    @property
+    def seeds(self):
+        return list(range(self.seed, self.seed + self.n_seeds))
+
+    @property
+    def all_methods(self):
+        return list(self.methods) + list(self.baselines)
 
 
 @dataclass
@@ -63,6 +80,7 @@ class Case:
     ladder: SyntheticLadder
     sweep: Sweep
     source: str = "<python>"
+    doc: dict = None        # the TOML document it was parsed from (None when built in Python)
 
 
 def _table(doc, name, where):
@@ -132,17 +150,32 @@ def parse_case(doc, where="<spec>"):
         raise SpecError(f"{where}: [ladder].kind must be 'synthetic' (the only kind so far)")
     ladder = _wrap(where, SyntheticLadder, **lraw)
     s = _fields(_table(doc, "sweep", where), _SWEEP_FIELDS, "[sweep]", where)
-    bad = [m for m in s["methods"] if m not in METHODS]
-    if bad or not s["methods"]:
-        raise SpecError(f"{where}: [sweep].methods has unknown method {bad[0] if bad else '(empty)'!r}; "
-                        f"use a list from {', '.join(METHODS)}")
+    for key, known, what in (("methods", METHODS, "method"), ("baselines", BASELINES, "baseline")):
+        bad = [m for m in s[key] if m not in known]
+        if bad:
+            raise SpecError(f"{where}: [sweep].{key} has unknown {what} {bad[0]!r}; use a list from {', '.join(known)}")
+    if not s["methods"] and not s["baselines"]:
+        raise SpecError(f"{where}: empty sweep: [sweep].methods and [sweep].baselines are both empty; "
+                        f"list at least one of {', '.join(METHODS)}")
     eps = s["eps"]
     if not eps or any(isinstance(e, bool) or not isinstance(e, _NUM) or not (0 < e < math.inf) for e in eps):
         raise SpecError(f"{where}: [sweep].eps must be a non-empty list of target errors > 0 (got {eps!r})")
     if s["n_paths"] < 2:
         raise SpecError(f"{where}: [sweep].n_paths must be >= 2 (got {s['n_paths']})")
-    if not 0 < s["var_share"] < 1:
-        raise SpecError(f"{where}: [sweep].var_share must be in (0, 1) (got {s['var_share']})")
+    for key in ("em_splits", "var_shares", "stitch_fractions"):
+        v = s[key]
+        if not v or any(isinstance(e, bool) or not isinstance(e, _NUM) or not 0 < e < 1 for e in v):
+            raise SpecError(f"{where}: [sweep].{key} must be a non-empty list of numbers in (0, 1) (got {v!r})")
+        s[key] = [float(e) for e in v]
+    s["batches"] = s["batches"] or min(10, s["n_paths"] // 2)
+    if not 2 <= s["batches"] <= s["n_paths"] // 2:
+        raise SpecError(f"{where}: [sweep].batches must be in 2..n_paths/2 = 2..{s['n_paths'] // 2} "
+                        f"(got {s['batches']})")
+    if s["n_seeds"] < 1:
+        raise SpecError(f"{where}: [sweep].n_seeds must be >= 1 (got {s['n_seeds']})")
+    if s["share_paths"] < 0:
+        raise SpecError(f"{where}: [sweep].share_paths must be >= 1, or 0 for one pattern per batch (got {s['share_paths']})")
+    s["share_paths"] = s["share_paths"] or max(1, s["n_paths"] // s["batches"])
     for key, lo in (("max_refine", 0), ("pilot_paths", 2), ("ref_factor", 2)):
         if s[key] < lo:
             raise SpecError(f"{where}: [sweep].{key} must be >= {lo} (got {s[key]})")
@@ -152,16 +185,20 @@ def parse_case(doc, where="<spec>"):
     if fe is not None and (len(fe) != 2 or not all(isinstance(e, _NUM) and e > 0 for e in fe) or fe[0] < fe[1]):
         raise SpecError(f"{where}: [sweep].fit_eps must be [largest, smallest] target eps, both > 0 (got {fe!r})")
     s["eps"] = [float(e) for e in eps]
-    return Case(name, problem, ladder, Sweep(**s), where)
+    return Case(name, problem, ladder, Sweep(**s), where, doc)
 
 
-def load_case(path):
-    """Parse and validate one TOML case file."""
+def load_doc(path):
+    """The parsed TOML document of a case file (a dict), not yet validated."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
     try:
-        doc = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path}: not valid TOML ({e})") from None
-    return parse_case(doc, str(path))
+
+
+def load_case(path):
+    """Parse and validate one TOML case file."""
+    return parse_case(load_doc(path), str(path))
