@@ -25,3 +25,16 @@ def gmm():
 @pytest.fixture(scope="session")
 def ladder():
     return SyntheticLadder(gamma=2.5, levels=8, eps1=1.0, seed=3)
+
+
+TINY_SWEEP = ROOT / "tests" / "data" / "tiny-sweep.toml"
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """Folder of an uninterrupted in-process run of the tiny sweep (every method and baseline)."""
+    from mlem_bench.experiment import run_sweep
+    from mlem_bench.spec import load_case
+    out = tmp_path_factory.mktemp("tiny-sweep") / "out"
+    run_sweep([load_case(TINY_SWEEP)], out, progress=False)
+    return out

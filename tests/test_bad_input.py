@@ -1,7 +1,5 @@
 """Bad input: a clear error naming the field or case, never a deep traceback or half output."""
 import copy
-import subprocess
-import sys
 
 import numba
 import numpy as np
@@ -54,13 +52,26 @@ def test_good_spec_parses():
     ("sweep", "eps", [0.1, -0.1], "[sweep].eps"),
     ("sweep", "methods", ["em", "rk4"], "[sweep].methods"),
     ("sweep", "n_paths", 1, "[sweep].n_paths"),
-    ("sweep", "var_share", 1.0, "[sweep].var_share"),
+    ("sweep", "var_shares", [0.5, 1.0], "[sweep].var_shares"),
+    ("sweep", "em_splits", [], "[sweep].em_splits"),
+    ("sweep", "baselines", ["em", "t-stitch"], "unknown baseline 'em'"),
+    ("sweep", "eps", [], "[sweep].eps"),
+    ("sweep", "batches", 6, "[sweep].batches"),
+    ("sweep", "n_seeds", 0, "[sweep].n_seeds"),
     ("sweep", "ref_factor", 12, "[sweep].ref_factor"),
 ])
 def test_spec_errors_name_the_field(section, key, value, needle):
     with pytest.raises(SpecError) as e:
         parse_case(broken(section, key, value), "case.toml")
     assert needle in str(e.value) and "case.toml" in str(e.value)
+
+
+def test_empty_sweep():
+    doc = broken("sweep", "methods", [])
+    with pytest.raises(SpecError, match="empty sweep"):
+        parse_case(doc, "case.toml")
+    doc["sweep"]["baselines"] = ["stitch"]      # baselines alone are a sweep
+    assert parse_case(doc).sweep.all_methods == ["stitch"]
 
 
 def test_ou_spec_errors():
@@ -129,9 +140,23 @@ def test_user_problem_needs_jitted_functions():
         UserProblem(lambda t, x, p, o: None, lambda t, p: 1.0, dim=1, T=1.0, x0=0.0)
 
 
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
 def _cli(args, cwd):
-    return subprocess.run([sys.executable, "-m", "mlem_bench.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+    # in-process (the kernels compiled by earlier tests are reused); stderr captured
+    import contextlib
+    import io
+    from mlem_bench.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(args)
+        except SystemExit as e:
+            rc = e.code
+    return _Result(rc, out.getvalue(), err.getvalue())
 
 
 def test_cli_bad_spec_one_line_no_output(tmp_path):
@@ -153,7 +178,9 @@ def test_cli_exploding_case_no_output(tmp_path):
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert "case tiny-ou" in last and "non-finite or exceeded" in last and "Traceback" not in r.stderr
-    assert not out.exists()
+    # the sweep's manifest exists, but no task output and no table or report
+    assert sorted(p.name for p in out.iterdir()) == ["cells", "plans", "sweep.json"]
+    assert not any((out / "plans").iterdir()) and not any((out / "cells").iterdir())
 
 
 def test_cli_missing_spec(tmp_path):

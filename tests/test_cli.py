@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TINY_SWEEP
 
-TINY = ROOT / "tests" / "data" / "tiny-ou.toml"
-REQUIRED = ["case", "family", "gamma", "method", "eps_target", "level", "n_steps", "n_paths", "seed",
-            "cost", "error", "error_se", "top_evals", "wall_s"]
+REQUIRED = ["case", "family", "gamma", "method", "config", "eps_target", "level", "n_steps", "n_paths", "seed",
+            "cost", "error", "error_se", "top_evals", "wall_s", "sq_batches", "mean_err", "cov_err", "sw2"]
 
 
 def run_cli(args, threads=None, cwd=None):
@@ -23,35 +22,42 @@ def run_cli(args, threads=None, cwd=None):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    out = {}
-    for threads in (1, 2):
-        d = tmp_path_factory.mktemp(f"threads{threads}")
-        r = run_cli(["run", str(TINY), "--out", str(d)], threads=threads)
-        assert r.returncode == 0, r.stderr
-        out[threads] = d
-    return out
+def one_thread(tmp_path_factory):
+    """The tiny sweep through the CLI in a separate process with one Numba thread."""
+    d = tmp_path_factory.mktemp("threads1") / "out"
+    r = run_cli(["run", str(TINY_SWEEP), "--out", str(d)], threads=1)
+    assert r.returncode == 0, r.stderr
+    assert "cells: 100%" in r.stderr          # the progress bar
+    return d, r.stdout
 
 
-def test_outputs_and_columns(runs):
-    d = runs[1]
-    for name in ("results.csv", "rates.csv", "report.md", "work_precision.png"):
-        assert (d / name).stat().st_size > 0
+def test_outputs_and_columns(one_thread):
+    d, stdout = one_thread
+    for name in ("results.csv", "results.parquet", "rates.csv", "speedup.csv", "levels.csv", "report.md",
+                 "report.html", "work_precision.png", "regimes.png", "ladder.png", "top_evals.png", "weak.png"):
+        assert (d / name).stat().st_size > 0, name
     res = pd.read_csv(d / "results.csv")
     assert set(REQUIRED) <= set(res.columns)
-    assert set(res.method) == {"em", "mlem"} and len(res) == 8
+    assert not res.duplicated(["config", "seed"]).any()
+    pd.testing.assert_frame_equal(res, pd.read_parquet(d / "results.parquet"), check_dtype=False)
     rates = pd.read_csv(d / "rates.csv")
-    assert list(rates.columns[:7]) == ["case", "gamma", "method", "slope", "slope_lo", "slope_hi", "theory_slope"]
-    assert np.all(rates.slope < 0) and np.all(rates.slope_lo <= rates.slope) and np.all(rates.slope <= rates.slope_hi)
+    assert list(rates.columns[:8]) == ["case", "family", "gamma", "method", "slope", "slope_lo", "slope_hi",
+                                       "theory_slope"]
+    r = rates[rates.method.isin(["em", "mlem"])]
+    assert np.all(r.slope < 0) and np.all(r.slope_lo <= r.slope) and np.all(r.slope <= r.slope_hi)
     report = (d / "report.md").read_text()
-    assert "Fitted slopes" in report and "Speed-up" in report
+    assert "Cost exponents against theory" in report and "Speed-up of ML-EM" in report
+    html = (d / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table" in html     # self-contained
     assert (d / "work_precision.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not [p for p in d.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert not [p for p in d.rglob(".*")]  # no temporary files left
+    assert "speedup" in stdout and "wrote" in stdout
 
 
-def test_identical_for_one_and_two_threads(runs):
-    a = pd.read_csv(runs[1] / "results.csv").drop(columns="wall_s")
-    b = pd.read_csv(runs[2] / "results.csv").drop(columns="wall_s")
+def test_identical_for_one_and_two_threads(one_thread, tiny_sweep):
+    # the in-process run uses every core (2 threads here); the CLI run one thread
+    a = pd.read_csv(one_thread[0] / "results.csv").drop(columns="wall_s")
+    b = pd.read_csv(tiny_sweep / "results.csv").drop(columns="wall_s")
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
@@ -64,10 +70,10 @@ def test_repeated_solves_identical(ou, ladder):
 
 
 def test_user_problem_example(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "examples" / "user_problem.py"), str(tmp_path)],
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "user_problem.py"), str(tmp_path / "out")],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    res = pd.read_csv(tmp_path / "results.csv")
+    res = pd.read_csv(tmp_path / "out" / "results.csv")
     assert set(res.method) == {"em", "mlem"} and np.all(np.isfinite(res.error))
 
 
