@@ -34,9 +34,9 @@ def cmd_run(args):
     try:
         run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
+        again = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["run"] else f"run --out {args.out}"
         print(f"mlem-bench: interrupted; finished tasks are saved in {args.out}; "
-              f"continue with: mlem-bench run {' '.join(map(str, args.spec))} --out {args.out} --resume",
-              file=sys.stderr)
+              f"continue with: mlem-bench {again}{'' if args.resume else ' --resume'}", file=sys.stderr)
         return 130
     finally:
         executor.close()

@@ -12,8 +12,11 @@ by the driver as soon as it completes, so an interrupted sweep resumes without
 recomputing or duplicating anything. Results do not depend on the executor: a task
 depends only on its arguments (the case document, the configuration, the seed).
 """
+import contextlib
 import hashlib
 import json
+import logging
+import signal
 import sys
 import time
 from functools import lru_cache
@@ -31,7 +34,8 @@ from .tuning import TuningError, calibrate
 
 FORMAT = 1                 # layout of sweep.json, plans and cells; bump when it changes
 EXACT_SEED_OFFSET = 7_777_777   # exact terminal samples for the weak errors (independent of the paths)
-FLOOR_SEED_OFFSET = 8_888_888   # a second exact sample: the Monte Carlo floor of the weak errors
+FLOOR_SEED_OFFSET = 8_888_888   # further exact samples: the Monte Carlo floor of the weak errors
+FLOOR_REPLICATES = 8
 
 
 # ---------------------------------------------------------------- tasks (run anywhere)
@@ -104,9 +108,11 @@ def plan_case(token, case=None):
     levels = level_table(model, ladder, np.asarray(finest["probs"]), finest["n_steps"], finest["level"])
     floors = {}
     if problem.has_terminal_law:
+        # the floor: the same errors for exact samples of the same size, averaged over replicates
         a = _exact(token, sw.seed + EXACT_SEED_OFFSET)
-        b = problem.exact_samples(sw.seed + FLOOR_SEED_OFFSET, sw.n_paths)
-        floors = weak_errors(b, problem.terminal_mean(), problem.terminal_cov(), a)
+        reps = [weak_errors(problem.exact_samples(sw.seed + FLOOR_SEED_OFFSET + j, sw.n_paths),
+                            problem.terminal_mean(), problem.terminal_cov(), a) for j in range(FLOOR_REPLICATES)]
+        floors = {k: float(np.mean([r[k] for r in reps])) for k in reps[0]}
     return {"case": case.name, "model": model.to_dict(), "configs": configs, "ref_steps": int(ref_steps),
             "levels": levels, "level_config": {"eps_target": finest["eps_target"], "knob": finest["knob"]},
             "floors": floors}
@@ -180,10 +186,17 @@ class DaskExecutor:
                 raise SpecError(f"--scheduler {scheduler}: cannot connect ({e}); check the address") from None
             self.name = f"dask scheduler {scheduler}"
         else:
-            # one thread per worker process: the processes are the parallelism
-            self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                        dashboard_address=None, env={"NUMBA_NUM_THREADS": "1"})
-            self.client = Client(self.cluster)
+            # One thread per worker process: the processes are the parallelism. The workers
+            # start with SIGINT ignored (inherited), so Ctrl-C stops the driver, which saves
+            # what has finished and shuts them down, instead of each printing a traceback.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                self.cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                            dashboard_address=":0", silence_logs=logging.ERROR,
+                                            env={"NUMBA_NUM_THREADS": "1"})
+                self.client = Client(self.cluster)
+            finally:
+                signal.signal(signal.SIGINT, previous)
             self.name = f"dask local cluster, {workers} workers"
 
     def map(self, fn, tasks):
@@ -195,12 +208,16 @@ class DaskExecutor:
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
         finally:
-            self.client.cancel(list(futures))
+            # after an interruption distributed may fail while tearing down; results are saved
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(futures))
 
     def close(self):
-        self.client.close()
+        with contextlib.suppress(Exception):
+            self.client.close()
         if self.cluster is not None:
-            self.cluster.close()
+            with contextlib.suppress(Exception):
+                self.cluster.close()
 
 
 def make_executor(workers=None, scheduler=None):
@@ -233,11 +250,17 @@ def describe(case):
             "ladder": lad, "sweep": asdict(case.sweep)}
 
 
+# the modules that compute a plan or a cell (reports and the CLI are re-run freely)
+COMPUTE_MODULES = ("brownian", "diagnostics", "experiment", "kernels", "ladders", "methods", "metrics",
+                   "problems", "rng", "solve", "spec", "tuning")
+
+
 def code_hash():
-    """Hash of the package's source: results of different code are never mixed."""
+    """Hash of the source that computes results: results of different code are never mixed."""
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(f.name.encode() + f.read_bytes())
+    here = Path(__file__).resolve().parent
+    for name in COMPUTE_MODULES:
+        h.update(name.encode() + (here / f"{name}.py").read_bytes())
     return h.hexdigest()[:16]
 
 

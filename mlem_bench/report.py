@@ -281,8 +281,8 @@ def report_blocks(results, levels, floors, windows):
     if results.sw2.notna().any():
         blocks += [("h2", "Weak errors"),
                    ("p", "Sliced Wasserstein-2 distance of the terminal samples to independent exact samples of "
-                         "the same size, against cost; the dotted line is the same distance between two exact "
-                         "samples (the Monte Carlo floor: below it the measurement does not resolve). Mean and "
+                         "the same size, against cost; the dotted line is the same distance for exact samples, averaged "
+                         "over 8 replicates (the Monte Carlo floor: near it the measurement does not resolve). Mean and "
                          "covariance errors are in results.csv with their floors in floors.csv."),
                    ("img", "weak.png"), ("table", floors)]
     blocks += [("h2", "Files"),
