@@ -81,6 +81,24 @@ def cmd_bench(args):
     return 0
 
 
+def cmd_peers(args):
+    import numpy as np
+    import pandas as pd
+
+    from .peers import compare
+    from .problems import OrnsteinUhlenbeck
+
+    n_paths, n_steps = (200, 64) if args.quick else (10_000, 1024)
+    for dim in (1, 4):
+        # a non-symmetric Theta exercises the matrix code of every solver
+        theta = np.eye(dim) + 0.2 * np.triu(np.ones((dim, dim)), 1)
+        problem = OrnsteinUhlenbeck(dim, theta=theta, sigma=0.7, x0=1.0)
+        rows = pd.DataFrame(compare(problem, n_paths, n_steps, repeats=1 if args.quick else 3))
+        print(f"\n## OU d={dim}, {n_paths} paths x {n_steps} steps, float64, same increments")
+        print(rows.to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="mlem-bench", description="Multilevel Euler-Maruyama benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +118,9 @@ def main(argv=None):
     bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.set_defaults(func=cmd_bench)
+    peers = sub.add_parser("peers", help="our EM beside torchsde's and diffrax's Euler: agreement and throughput")
+    peers.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    peers.set_defaults(func=cmd_peers)
     args = parser.parse_args(argv)
     if getattr(args, "paths", None) is not None and args.paths < 2:
         parser.error("--paths must be >= 2")

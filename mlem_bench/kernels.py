@@ -90,11 +90,11 @@ def simulate(drift, diffusion, pp, lad, method, level, probs, x0, T, n_steps, se
     inv_sqrt_d = 1.0 / np.sqrt(dim)
     for i in prange(n_paths):
         path = path_offset + i
-        dW = np.zeros((n_steps, dim))
-        if noisy:
-            if use_given:
-                dW[:, :] = dW_given[i]
-            else:
+        if noisy and use_given:
+            dW = dW_given[i]              # read in place: no per-path copy
+        else:
+            dW = np.zeros((n_steps, dim))
+            if noisy:
                 z = np.empty(n_steps * dim)
                 w = np.empty((n_steps + 1, dim))
                 fill_normals(stream_key(seed, STREAM_BROWNIAN, path), z)
