@@ -5,10 +5,9 @@ Two uses: a correctness cross-check (the terminal states agree to round-off) and
 (path-steps per second). The peers are optional (`pip install -e '.[peers]'`); each
 function raises ImportError with the install line when its peer is missing.
 """
-import time
-
 import numpy as np
 
+from .bench import best_time
 from .brownian import brownian_increments
 from .solve import solve
 
@@ -107,13 +106,7 @@ def compare(problem, n_paths, n_steps, seed=0, repeats=3):
     x_ours = ours(problem, dW)
 
     def best(fn):
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return best_time(fn, repeats)
 
     t_ours = best(lambda: ours(problem, dW))
     t_own = best(lambda: solve(problem, None, "em", 0, n_steps, n_paths, seed))
