@@ -96,8 +96,9 @@ def real_work_speedup(work_per_unit=200.0, n_paths=200):
                 Sweep(eps=[0.1, 0.05, 0.025, 0.0125], n_paths=n_paths, pilot_paths=50))
     with tempfile.TemporaryDirectory() as d:
         res, _ = run_sweep([case], d, progress=False)
-    pts = pooled(res)
-    pts["wall"] = res.groupby(["case", "method", "config"], sort=False).wall_s.mean().to_numpy() / n_paths
+    keys = ["case", "method", "config"]
+    wall = (res.groupby(keys).wall_s.mean() / n_paths).rename("wall").reset_index()
+    pts = pooled(res).merge(wall, on=keys, validate="one_to_one")
     em, ml = pts[pts.method == "em"], pts[pts.method == "mlem"]
     common, _, _, counted = matched_speedup(em.error, em.cost, ml.error, ml.cost)
     wall = matched_speedup(em.error, em.wall, ml.error, ml.wall)[3]
@@ -110,7 +111,7 @@ def run_all(quick=False):
     if quick:
         yield "kernel", kernel_ratios(dims=(1,), n_paths=5000, n_steps=256, repeats=1)
         yield "mlem_overhead", mlem_overhead(n_paths=2000, n_steps=64, repeats=1)
-        yield "real_work", real_work_speedup(work_per_unit=5.0, n_paths=50)
+        yield "real_work", real_work_speedup(work_per_unit=50.0, n_paths=100)
         return
     yield "kernel", kernel_ratios()
     yield "mlem_overhead", mlem_overhead()
