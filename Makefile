@@ -14,12 +14,14 @@ $(BIN)/python:
 # Reinstall when the project's metadata changes.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,learned]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
+# train the learned ladders of the default suite (kept when already trained), then sweep
 run: $(STAMP)
+	$(BIN)/mlem-bench train
 	$(BIN)/mlem-bench run --out $(OUT) --resume
 
 # pytest and the quick asv pass run side by side (two cores; each asv benchmark is a fresh

@@ -1,5 +1,6 @@
 """Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
-mlem-bench report DIR, mlem-bench bench [--quick]."""
+mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench bench [--quick],
+mlem-bench peers [--quick]."""
 import argparse
 import sys
 from pathlib import Path
@@ -18,19 +19,48 @@ def default_specs():
     raise SpecError("no SPEC given and no problems/*.toml found; pass spec files explicitly")
 
 
+def _load_cases(specs, paths=None):
+    """Validate every spec before computing anything; `paths` overrides [sweep].n_paths."""
+    from .spec import load_doc, parse_case
+    cases = []
+    for s in specs:
+        d = load_doc(s)
+        if paths and isinstance(d.get("sweep"), dict):
+            d["sweep"]["n_paths"] = paths
+        cases.append(parse_case(d, str(s)))
+    return cases
+
+
+def cmd_train(args):
+    from .learned import LearnedLadder, describe_family, train_family
+
+    import pandas as pd
+
+    cases = [c for c in _load_cases(args.spec or default_specs()) if isinstance(c.ladder, LearnedLadder)]
+    if not cases and args.spec:
+        raise SpecError("none of the given specs has a [ladder] of kind 'learned'; nothing to train")
+    for c in cases:
+        print(f"## {c.name}: training {c.ladder.levels} levels into {c.ladder.path}", flush=True)
+        fam = train_family(c.ladder, force=args.force, log=lambda m: print(f"  {m}", flush=True))
+        print(pd.DataFrame(describe_family(c.ladder)).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print(f"gamma {fam['gamma']:.2f} [{fam['gamma_lo']:.2f}, {fam['gamma_hi']:.2f}]\n", flush=True)
+    return 0
+
+
 def cmd_run(args):
     import pandas as pd
 
     from .experiment import make_executor, run_sweep
-    from .spec import load_doc, parse_case
 
-    specs = args.spec or default_specs()
+    from .learned import LearnedLadder, synthetic_twin
+
     cases = []
-    for s in specs:                              # validate every spec before computing anything
-        d = load_doc(s)
-        if args.paths and isinstance(d.get("sweep"), dict):
-            d["sweep"]["n_paths"] = args.paths
-        cases.append(parse_case(d, str(s)))
+    for c in _load_cases(args.spec or default_specs(), args.paths):
+        cases.append(c)
+        if isinstance(c.ladder, LearnedLadder):
+            c.ladder.digest()                    # a learned ladder must be trained and match its spec
+            if c.ladder.twin:
+                cases.append(synthetic_twin(c))
     executor = make_executor(args.workers, args.scheduler)
     try:
         run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet)
@@ -115,6 +145,10 @@ def main(argv=None):
     run.add_argument("--scheduler", default=None, help="run cells on the Dask cluster at this address (tcp://host:port)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
+    train = sub.add_parser("train", help="train the score networks of every learned ladder (resumes; keeps trained levels)")
+    train.add_argument("spec", nargs="*", help="case files (default: every problems/*.toml with a learned ladder)")
+    train.add_argument("--force", action="store_true", help="retrain levels whose checkpoints exist")
+    train.set_defaults(func=cmd_train)
     rep = sub.add_parser("report", help="render report.md/.html and figures of a sweep folder from its tables")
     rep.add_argument("dir", help="the --out folder of a run")
     rep.set_defaults(func=cmd_report)

@@ -82,13 +82,17 @@ def plan_case(token, case=None):
     case = _case(token, case)
     sw, problem, ladder = case.sweep, case.problem, case.ladder
     model = calibrate(problem, ladder, sw.seed, sw.pilot_paths)
-    configs, seen = [], set()
+    configs, seen, skipped = [], set(), []
     for name in sw.all_methods:
+        n_before = len(configs)
         for eps in sw.eps:
             try:
                 tuned = ALL_METHODS[name].configs(model, ladder, eps, sw)
             except TuningError as e:
-                raise TuningError(f"method {name}: {e}") from None
+                # a target below what the ladder's finest level can reach: the method's
+                # frontier stops there (recorded); a method with no target at all is an error
+                skipped.append({"method": name, "eps_target": float(eps), "why": str(e)})
+                continue
             for knob, c in tuned:
                 key = (name, c.method, c.level, c.n_steps, tuple(_floats(c.probs[:c.level + 1], 12)),
                        c.share, c.switch_step)
@@ -99,6 +103,8 @@ def plan_case(token, case=None):
                                 "level": c.level, "n_steps": c.n_steps, "probs": _floats(c.probs),
                                 "share": c.share, "switch_step": c.switch_step,
                                 "pred_cost": c.predicted_cost, "pred_error": c.predicted_error})
+        if len(configs) == n_before:
+            raise TuningError(f"method {name}: no target eps is reachable; {skipped[-1]['why']}")
     for i, c in enumerate(configs):
         c["config"] = i
     ref_steps = sw.ref_factor * max(c["n_steps"] for c in configs)
@@ -113,9 +119,17 @@ def plan_case(token, case=None):
         reps = [weak_errors(problem.exact_samples(sw.seed + FLOOR_SEED_OFFSET + j, sw.n_paths),
                             problem.terminal_mean(), problem.terminal_cov(), a) for j in range(FLOOR_REPLICATES)]
         floors = {k: float(np.mean([r[k] for r in reps])) for k in reps[0]}
+    learned = []
+    if hasattr(ladder, "family"):
+        # a learned ladder: its sizes, costs, times and training-time measurements
+        from .learned import describe_family
+        fam = ladder.family
+        learned = [{**r, "gamma_train": fam["gamma"], "gamma_train_lo": fam["gamma_lo"],
+                    "gamma_train_hi": fam["gamma_hi"], "train_steps": ladder.train_steps, "depth": ladder.depth}
+                   for r in describe_family(ladder)]
     return {"case": case.name, "model": model.to_dict(), "configs": configs, "ref_steps": int(ref_steps),
             "levels": levels, "level_config": {"eps_target": finest["eps_target"], "knob": finest["knob"]},
-            "floors": floors}
+            "floors": floors, "learned": learned, "skipped": skipped}
 
 
 def run_cell(token, case, config, seed, ref_steps):
@@ -241,18 +255,22 @@ def cell_id(case, index, seed):
 
 def describe(case):
     """The case's document, or for a Python-built case what can be said of it in JSON."""
+    from dataclasses import asdict, fields
     if case.doc is not None:
-        return case.doc
-    from dataclasses import asdict
-    lad = {k: getattr(case.ladder, k) for k in ("gamma", "levels", "eps1", "cost1", "seed", "n_features",
-                                                 "lengthscale", "work_per_unit")}
-    return {"name": case.name, "python": True, "problem": {"family": case.problem.family, "dim": case.problem.dim},
-            "ladder": lad, "sweep": asdict(case.sweep)}
+        d = case.doc
+    else:
+        lad = {f.name: getattr(case.ladder, f.name) for f in fields(case.ladder) if f.name not in ("problem", "source")}
+        d = {"name": case.name, "python": True, "problem": {"family": case.problem.family, "dim": case.problem.dim},
+             "ladder": lad, "sweep": asdict(case.sweep)}
+    if hasattr(case.ladder, "digest"):
+        # a learned ladder: the trained weights are part of what the results depend on
+        d = {**d, "models": case.ladder.digest()}
+    return d
 
 
 # the modules that compute a plan or a cell (reports and the CLI are re-run freely)
-COMPUTE_MODULES = ("brownian", "diagnostics", "experiment", "kernels", "ladders", "methods", "metrics",
-                   "problems", "rng", "solve", "spec", "tuning")
+COMPUTE_MODULES = ("brownian", "diagnostics", "experiment", "kernels", "ladders", "learned", "methods", "metrics",
+                   "mlp", "problems", "rng", "solve", "spec", "tuning")
 
 
 def code_hash():

@@ -5,12 +5,21 @@ f^l(t, x) = f(t, x) + eps_l * u_l(t, x), with |u_l(t, x)| <= 1 (Euclidean norm),
 eps_l = eps1 * 2^-(l-1) and counted cost c_l = cost1 * 2^(gamma (l-1)).
 Level 0 denotes the exact drift (cost 0); it serves references and order tests.
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import errors, njit
+from numba.extending import overload
 
+from .mlp import LEARNED_ARITY, learned_level_drift
 from .rng import stream_uniforms, stream_normals
+
+# Inlining an overload's body makes Numba's internal SSA self-check report that the
+# inlined arguments are "not in scope" (a pedantic check, not an error: kernel outputs
+# are bit-identical to the directly inlined version, tests/test_kernels.py).
+warnings.filterwarnings("ignore", message=r"variable '.*level_drift.*' is not in scope",
+                        category=errors.NumbaIRAssumptionWarning)
 
 # Bernoulli draws are keyed by step * MAX_LEVELS + level.
 MAX_LEVELS = 64
@@ -80,7 +89,7 @@ class SyntheticLadder:
         return c
 
     def arrays(self, dim):
-        """The ladder as a tuple of arrays for the kernels (see `level_drift`)."""
+        """The ladder as a tuple of SYNTHETIC_ARITY arrays for the kernels (see `synthetic_level_drift`)."""
         L, M = self.levels + 1, self.n_features
         rows = L * M
         # Frequencies ~ N(0, 1/lengthscale^2), phases uniform, amplitudes uniform
@@ -110,9 +119,31 @@ def _burn(n, out):
         out[0] = np.nan
 
 
-@njit(inline="always")
 def level_drift(level, t, x, drift, pp, lad, out):
-    """out = f^level(t, x); level 0 is the exact drift."""
+    """out = f^level(t, x) for any ladder's kernel tuple `lad`; level 0 is the exact drift.
+
+    Jitted code only: the implementation is chosen at compile time from the tuple's
+    type (synthetic or learned) and inlined, so the kernels serve every kind of ladder
+    without a function-call boundary (and its reference counting) in the step loop.
+    """
+    raise TypeError("level_drift is called from jitted code only; use solve.evaluate_level")
+
+
+@overload(level_drift, inline="always")
+def _level_drift(level, t, x, drift, pp, lad, out):
+    if len(lad) == SYNTHETIC_ARITY:
+        return synthetic_level_drift.py_func
+    if len(lad) == LEARNED_ARITY:
+        return learned_level_drift.py_func
+    raise TypeError(f"no ladder has a kernel tuple of {len(lad)} arrays")
+
+
+SYNTHETIC_ARITY = 7
+
+
+@njit(inline="always")
+def synthetic_level_drift(level, t, x, drift, pp, lad, out):
+    """out = f^level(t, x) of a synthetic ladder; level 0 is the exact drift."""
     drift(t, x, pp, out)
     if level == 0:
         return

@@ -25,13 +25,29 @@ class Method:
         return float("nan") if self.slope is None else float(self.slope(gamma))
 
 
+def _each(knobs, tune):
+    """[(knob label, Config)] over the knob values that can reach the target; TuningError
+    (of the last value) only when none can: a knob that leaves too little of the error
+    budget for the ladder's finest bias drops out of that target alone."""
+    out, err = [], None
+    for label, value in knobs:
+        try:
+            out.append((label, tune(value)))
+        except tuning.TuningError as e:
+            err = e
+    if not out:
+        raise err
+    return out
+
+
 def _em(model, ladder, eps, sw):
-    return [(f"split={s:g}", tuning.tune_em(model, ladder, eps, split=s)) for s in sw.em_splits]
+    return _each([(f"split={s:g}", s) for s in sw.em_splits],
+                 lambda s: tuning.tune_em(model, ladder, eps, split=s))
 
 
 def _mlem(model, ladder, eps, sw):
-    return [(f"var_share={v:g}", tuning.tune_mlem(model, ladder, eps, var_share=v, max_refine=sw.max_refine))
-            for v in sw.var_shares]
+    return _each([(f"var_share={v:g}", v) for v in sw.var_shares],
+                 lambda v: tuning.tune_mlem(model, ladder, eps, var_share=v, max_refine=sw.max_refine))
 
 
 def _mlem_default(model, ladder, eps, sw):

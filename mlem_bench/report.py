@@ -51,11 +51,21 @@ def write_tables(out, rows, plans, cases):
             floors.append({"case": c.name, **p["floors"]})
     levels = pd.DataFrame(levels)
     floors = pd.DataFrame(floors, columns=["case", "mean_err", "cov_err", "sw2"])
+    learned = pd.DataFrame([{"case": c.name, **r} for c in cases for r in plans[c.name].get("learned", [])],
+                           columns=LEARNED_COLUMNS)
     _save_table(results, out, "results")
     _save_table(levels, out, "levels")
     _save_table(floors, out, "floors")
+    _save_table(learned, out, "learned")
+    skipped = pd.DataFrame([{"case": c.name, **r} for c in cases for r in plans[c.name].get("skipped", [])],
+                           columns=["case", "method", "eps_target", "why"])
+    _save_table(skipped, out, "skipped")
     render_report(out)
     return results, levels
+
+
+LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns", "train_steps", "train_s",
+                   "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi"]
 
 
 def _windows(out):
@@ -75,6 +85,14 @@ def _read(out, stem):
 def load_tables(out):
     """(results, levels, floors, windows) of a finished sweep folder."""
     return _read(out, "results"), _read(out, "levels"), _read(out, "floors"), _windows(out)
+
+
+def load_optional(out, stem, columns):
+    """An optional table of a sweep folder (learned, skipped): empty when absent."""
+    try:
+        return _read(out, stem)
+    except FileNotFoundError:
+        return pd.DataFrame(columns=columns)
 
 
 def ladder_gammas(levels):
@@ -225,7 +243,65 @@ def _interval(v, lo, hi, digits=2, suffix=""):
     return f"{v:.{digits}f}{suffix} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def report_blocks(results, levels, floors, windows):
+def _overlap(lo, hi, a, b):
+    return bool(np.isfinite(lo) and np.isfinite(hi) and max(lo, a) <= min(hi, b))
+
+
+def learned_blocks(learned, rates, speed, gammas):
+    """Report section of the learned ladders: sizes, costs, errors, gamma, and whether
+    the theory at the measured gamma predicts the fitted exponents."""
+    blocks = [("h2", "Learned ladders"),
+              ("p", "Each level is a time-conditioned MLP trained by denoising score matching (same Adam budget "
+                    "for every size). cost = multiply-adds per evaluation (the counted cost of the sweep); "
+                    "eval_ns = measured time of one evaluation in the sampler's Numba path; eps = RMS of "
+                    "|f^l - f| against the closed-form drift along exact-drift trajectories, measured after "
+                    "training; gamma fitted from (cost, eps) with a 95% interval.")]
+    for case, g in learned.groupby("case", sort=False):
+        first = g.iloc[0]
+        gm, glo, ghi = float(first.gamma_train), float(first.gamma_train_lo), float(first.gamma_train_hi)
+        regime = ("lies above 2: the ladder is in the HTMC regime" if glo > 2 else
+                  "lies below 2: the ladder is not in the HTMC regime" if ghi < 2 else
+                  "straddles 2: the regime is not resolved")
+        pilot = gammas[gammas.case == case]
+        text = f"{case}: measured gamma {_interval(gm, glo, ghi)}, whose interval {regime}"
+        if len(pilot):
+            text += f" (pilot trajectories of the sweep: {_interval(*pilot.iloc[0][['measured_gamma', 'gamma_lo', 'gamma_hi']])})"
+        text += "."
+        r = rates[rates.case == case].set_index("method")
+        # theory at every gamma of the interval: EM gamma + 1, ML-EM max(gamma, 1 + gamma/2) (both increasing)
+        theory = {"em": (glo + 1, ghi + 1), "mlem": (max(glo, 1 + glo / 2), max(ghi, 1 + ghi / 2))}
+        for m, name in (("em", "EM"), ("mlem", "ML-EM")):
+            if m in r.index and np.isfinite(r.loc[m, "slope"]):
+                lo, hi = -r.loc[m, "slope_hi"], -r.loc[m, "slope_lo"]
+                ok = _overlap(lo, hi, *theory[m])
+                text += (f" {name} exponent {_interval(-r.loc[m, 'slope'], lo, hi)} against theory "
+                         f"{theory[m][0]:.2f}..{theory[m][1]:.2f} over the gamma interval: "
+                         f"{'consistent' if ok else 'not predicted'}.")
+        sp = speed[(speed.case == case) & (speed.method == "em")]
+        if len(sp) and np.isfinite(sp.speedup.iloc[0]):
+            v = sp.iloc[0]
+            text += (f" Speed-up of ML-EM over EM at error {v.common_error:.3g}: "
+                     f"{_interval(v.speedup, v.speedup_lo, v.speedup_hi, 1, 'x')}.")
+        twin = f"{case}-twin"
+        tr = rates[rates.case == twin].set_index("method")
+        ts = speed[(speed.case == twin) & (speed.method == "em")]
+        if len(ts) and "mlem" in tr.index:
+            v = ts.iloc[0]
+            text += (f" Its synthetic twin (a gamma-ladder with the measured gamma, eps_1 and c_1, same problem and "
+                     f"sweep) has ML-EM exponent {_interval(-tr.loc['mlem', 'slope'], -tr.loc['mlem', 'slope_hi'], -tr.loc['mlem', 'slope_lo'])} "
+                     f"and speed-up {_interval(v.speedup, v.speedup_lo, v.speedup_hi, 1, 'x')} at error {v.common_error:.3g}")
+            if len(sp):
+                agree = _overlap(sp.speedup_lo.iloc[0], sp.speedup_hi.iloc[0], v.speedup_lo, v.speedup_hi)
+                text += (": the twin's speed-up interval " + ("overlaps" if agree else "does not overlap")
+                         + " the learned ladder's, so the gamma-ladder theory "
+                         + ("predicts" if agree else "does not predict") + " the learned result at these errors")
+            text += "."
+        blocks += [("p", text),
+                   ("table", g[["level", "width", "params", "macs", "eval_ns", "train_s", "heldout_loss", "eps"]])]
+    return blocks
+
+
+def report_blocks(results, levels, floors, windows, learned=None, skipped=None):
     """The report as a list of blocks: ("h", text), ("p", text), ("table", df), ("img", file)."""
     points = pooled(results)
     rates = fit_rates(points, windows)
@@ -285,8 +361,16 @@ def report_blocks(results, levels, floors, windows):
                          "over 8 replicates (the Monte Carlo floor: near it the measurement does not resolve). Mean and "
                          "covariance errors are in results.csv with their floors in floors.csv."),
                    ("img", "weak.png"), ("table", floors)]
+    if learned is not None and len(learned):
+        blocks += learned_blocks(learned, rates, speed, gammas)
+    if skipped is not None and len(skipped):
+        blocks += [("h2", "Targets not configured"),
+                   ("p", "Target errors a method could not be tuned for (the ladder's finest level is too "
+                         "biased); its frontier stops above them."),
+                   ("table", skipped[["case", "method", "eps_target", "why"]])]
     blocks += [("h2", "Files"),
                ("p", "results.csv/.parquet (one row per run), levels.csv/.parquet, floors.csv/.parquet, "
+                     "learned.csv/.parquet (learned ladders), skipped.csv/.parquet, "
                      "rates.csv, speedup.csv, gamma.csv; plans/ and cells/ hold every task's output.")]
     return blocks, {"points": points, "rates": rates, "speed": speed, "gammas": gammas}
 
@@ -333,7 +417,8 @@ def render_report(out):
     stored tables (results, levels, floors); returns (rates, speed, gammas)."""
     out = Path(out)
     results, levels, floors, windows = load_tables(out)
-    blocks, t = report_blocks(results, levels, floors, windows)
+    blocks, t = report_blocks(results, levels, floors, windows, load_optional(out, "learned", LEARNED_COLUMNS),
+                              load_optional(out, "skipped", ["case", "method", "eps_target", "why"]))
     points, rates = t["points"], t["rates"]
     atomic_write(out / "work_precision.png", lambda p: plot_frontiers(points, rates, p))
     atomic_write(out / "regimes.png", lambda p: plot_regimes(rates, p))

@@ -33,6 +33,11 @@ _LADDER_FIELDS = {"kind": (str, False, "synthetic"), "gamma": (_NUM, True, None)
                   "eps1": (_NUM, True, None), "cost1": (_NUM, False, 1.0), "seed": (int, False, 0),
                   "n_features": (int, False, 8), "lengthscale": (_NUM, False, 1.0),
                   "work_per_unit": (_NUM, False, 0.0)}
+_LEARNED_FIELDS = {"kind": (str, True, None), "widths": (list, True, None), "depth": (int, False, 2),
+                   "train_steps": (int, False, 3000), "batch_size": (int, False, 512), "lr": (_NUM, False, 2e-3),
+                   "seed": (int, False, 0), "checkpoints": (str, False, None), "measure_paths": (int, False, 400),
+                   "measure_steps": (int, False, 256), "twin": (bool, False, False)}
+LADDER_KINDS = ("synthetic", "learned")
 _SWEEP_FIELDS = {"methods": (list, False, ["em", "mlem"]), "baselines": (list, False, []),
                  "eps": (list, True, None), "n_paths": (int, True, None),
                  "seed": (int, False, 0), "n_seeds": (int, False, 1), "batches": (int, False, 0),
@@ -77,7 +82,7 @@ class Case:
 
     name: str
     problem: object
-    ladder: SyntheticLadder
+    ladder: object          # SyntheticLadder or learned.LearnedLadder
     sweep: Sweep
     source: str = "<python>"
     doc: dict = None        # the TOML document it was parsed from (None when built in Python)
@@ -102,7 +107,7 @@ def _fields(table, schema, section, where):
             out[key] = default
             continue
         v = table[key]
-        if isinstance(v, bool) or not isinstance(v, types):
+        if (isinstance(v, bool) and types is not bool) or not isinstance(v, types):
             names = "/".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
             raise SpecError(f"{where}: field {section}.{key} must be {names} (got {type(v).__name__} {v!r})")
         if isinstance(v, float) and not math.isfinite(v):
@@ -131,6 +136,28 @@ def build_problem(p, where):
     return prob
 
 
+def build_ladder(table, problem, name, where):
+    """Ladder object from a [ladder] table: synthetic (default) or learned."""
+    kind = table.get("kind", "synthetic")
+    if kind not in LADDER_KINDS:
+        raise SpecError(f"{where}: unknown [ladder].kind {kind!r}; use one of {', '.join(LADDER_KINDS)}")
+    if kind == "synthetic":
+        lraw = _fields(table, _LADDER_FIELDS, "[ladder]", where)
+        lraw.pop("kind")
+        return _wrap(where, SyntheticLadder, **lraw)
+    from .learned import LearnedLadder
+    lraw = _fields(table, _LEARNED_FIELDS, "[ladder]", where)
+    lraw.pop("kind")
+    if not isinstance(problem, GaussianMixtureReverse):
+        raise SpecError(f"{where}: [ladder].kind = 'learned' trains score networks of a Gaussian mixture; "
+                        f"it needs [problem].family gmm-sde or gmm-ode (got {problem.family})")
+    if not all(isinstance(w, int) and not isinstance(w, bool) for w in lraw["widths"]):
+        raise SpecError(f"{where}: [ladder].widths must be a list of integers (got {lraw['widths']!r})")
+    # checkpoint folders are relative to the working directory, like --out
+    lraw["checkpoints"] = lraw["checkpoints"] or f"models/{name}"
+    return _wrap(where, LearnedLadder, problem, source=dict(table), **lraw)
+
+
 def parse_case(doc, where="<spec>"):
     """Case from a parsed TOML document (a dict); raises SpecError naming the field."""
     name = doc.get("name")
@@ -145,10 +172,7 @@ def parse_case(doc, where="<spec>"):
         raise SpecError(f"{where}: unknown [problem].family {fam!r}; use one of {', '.join(FAMILIES)}")
     p = _fields(praw, _PROBLEM_FIELDS["ou" if fam == "ou" else "gmm"], "[problem]", where)
     problem = build_problem(p, where)
-    lraw = _fields(_table(doc, "ladder", where), _LADDER_FIELDS, "[ladder]", where)
-    if lraw.pop("kind") != "synthetic":
-        raise SpecError(f"{where}: [ladder].kind must be 'synthetic' (the only kind so far)")
-    ladder = _wrap(where, SyntheticLadder, **lraw)
+    ladder = build_ladder(_table(doc, "ladder", where), problem, name, where)
     s = _fields(_table(doc, "sweep", where), _SWEEP_FIELDS, "[sweep]", where)
     for key, known, what in (("methods", METHODS, "method"), ("baselines", BASELINES, "baseline")):
         bad = [m for m in s[key] if m not in known]
