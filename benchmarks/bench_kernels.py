@@ -14,8 +14,14 @@ def make_problem(family):
     return GaussianMixtureReverse([0.3, 0.7], [[-1.0, 0.5], [1.0, -0.5]], [0.3, 0.5])
 
 
+# setup compiles the kernel for the problem family: 20-60 s on a busy 2-core machine, more
+# than asv's default 60 s timeout, which covers setup
+TIMEOUT = 300
+
+
 class Kernels:
     """2000 paths x 256 steps; ML-EM with p_l = 0.25 on levels 2..6."""
+    timeout = TIMEOUT
 
     params = (["ou", "gmm-sde"], ["em", "mlem"])
     param_names = ["family", "method"]
@@ -48,6 +54,7 @@ def _size(size):
 class Scaling:
     """EM on OU over dimension and size (paths x steps); ML-EM over the number of levels.
     (Every parameter combination is a fresh process that compiles the kernel: few of them.)"""
+    timeout = TIMEOUT
 
     params = ([1, 4], ["1000x64", "10000x512"])
     param_names = ["dim", "paths x steps"]
@@ -63,6 +70,7 @@ class Scaling:
 
 class Levels:
     """ML-EM on the mixture SDE with k levels, p_l = 2^-(l-1) (2000 paths x 256 steps)."""
+    timeout = TIMEOUT
 
     params = [4, 12]
     param_names = ["levels"]
@@ -81,6 +89,7 @@ class Memory:
     """Peak memory of a solve: paths are streamed (each path's Brownian path lives in its
     thread only), so memory grows with paths + steps, never with paths x steps (20x the
     paths and 32x the steps here; the ~430 MB baseline is the interpreter and LLVM)."""
+    timeout = TIMEOUT
 
     params = ["1000x64", "20000x2048"]
     param_names = ["paths x steps"]

@@ -84,6 +84,28 @@ def cmd_run(args):
     return 0
 
 
+def cmd_unet(args):
+    from . import unet_track as ut
+
+    spec = ut.load_spec(args.spec)
+    out = Path(args.out)
+    stages = ["train", "gamma", "sample", "report"] if args.stage == "all" else [args.stage]
+    log = lambda m: print(m, flush=True)     # noqa: E731
+    for st in stages:
+        print(f"## unet {st}: {spec['name']} -> {out} ({args.device})", flush=True)
+        if st == "train":
+            ut.train(spec, out, args.device, log)
+        elif st == "gamma":
+            ut.measure_gamma(spec, out, args.device, log)
+        elif st == "sample":
+            ut.run_samples(spec, out, args.device, log)
+        else:
+            sp = ut.report(out)
+            print(sp.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+            print(f"wrote {out}/report.md, unet.png, grids.png")
+    return 0
+
+
 def cmd_report(args):
     from .report import render_report
     out = Path(args.dir)
@@ -149,6 +171,12 @@ def main(argv=None):
     train.add_argument("spec", nargs="*", help="case files (default: every problems/*.toml with a learned ladder)")
     train.add_argument("--force", action="store_true", help="retrain levels whose checkpoints exist")
     train.set_defaults(func=cmd_train)
+    un = sub.add_parser("unet", help="UNet track: train a ladder on images, measure gamma, sample, report")
+    un.add_argument("stage", choices=["train", "gamma", "sample", "report", "all"])
+    un.add_argument("spec", help="UNet spec (TOML with [data], [ladder], [sampler])")
+    un.add_argument("--out", required=True, help="output folder (models, gamma.json, samples, report)")
+    un.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    un.set_defaults(func=cmd_unet)
     rep = sub.add_parser("report", help="render report.md/.html and figures of a sweep folder from its tables")
     rep.add_argument("dir", help="the --out folder of a run")
     rep.set_defaults(func=cmd_report)

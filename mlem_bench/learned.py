@@ -284,6 +284,26 @@ def _sample_batch(problem, n, gen, torch):
     return alpha * x0 + torch.sqrt(1 - alpha * alpha) * eps, t, eps
 
 
+def adam_cosine(model, steps, lr, loss_at, progress=None):
+    """Adam with cosine decay to 0 over `steps`; loss_at(step) returns the batch loss.
+    Returns (losses, seconds); progress(step, loss) after each step."""
+    torch = _torch()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    losses = []
+    t0 = time.perf_counter()
+    for step in range(steps):
+        loss = loss_at(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        if progress is not None:
+            progress(step + 1, losses[-1])
+    return losses, time.perf_counter() - t0
+
+
 def train_level(ladder, level, progress=None):
     """Train one level by denoising score matching; returns (state_dict, losses, seconds).
 
@@ -297,21 +317,13 @@ def train_level(ladder, level, progress=None):
         torch.manual_seed(ladder.seed * 1000 + level)
         model = build_model(ladder.problem, ladder.widths[level - 1], ladder.depth)
         gen = torch.Generator().manual_seed(ladder.seed * 1000 + level + 500)
-        opt = torch.optim.Adam(model.parameters(), lr=ladder.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=ladder.train_steps)
-        losses = []
-        t0 = time.perf_counter()
-        for step in range(ladder.train_steps):
+
+        def loss_at(step):
             x, t, eps = _sample_batch(ladder.problem, ladder.batch_size, gen, torch)
-            loss = ((model(x, t) - eps) ** 2).sum(dim=1).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            if progress is not None:
-                progress(step + 1, losses[-1])
-        return model.state_dict(), losses, time.perf_counter() - t0
+            return ((model(x, t) - eps) ** 2).sum(dim=1).mean()
+
+        losses, secs = adam_cosine(model, ladder.train_steps, ladder.lr, loss_at, progress)
+        return model.state_dict(), losses, secs
     finally:
         torch.set_num_threads(threads)
 

@@ -1,6 +1,5 @@
 """Learned ladders: reproducible training, error falling with size, the Numba inference
 path against torch, the unbiased estimator, checkpoint errors, and the CLI end to end."""
-import copy
 import shutil
 import tomllib
 

@@ -1,0 +1,124 @@
+"""UNet track on the CPU: a tiny ladder trains and its FLOPs grow as its widths say; the
+shared-pattern ML-EM sampler is unbiased for the top level and is EM when every p = 1;
+the image loader and the stand-in; the CLI end to end and its resume; bad specs."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the UNet track needs the 'learned' extra (torch==2.13.0)")
+
+from conftest import ROOT  # noqa: E402
+from test_bad_input import _cli  # noqa: E402
+
+from mlem_bench.spec import SpecError  # noqa: E402
+
+TINY = ROOT / "tests" / "data" / "tiny-unet.toml"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny spec run end to end through the CLI: (spec, out folder, first run's output)."""
+    from mlem_bench import unet_track as ut
+    out = tmp_path_factory.mktemp("unet") / "out"
+    r = _cli(["unet", "all", str(TINY), "--out", str(out)], out.parent)
+    assert r.returncode == 0, r.stderr
+    return ut.load_spec(TINY), out, r.stdout
+
+
+def test_ladder_trains_and_flops_grow_with_width(tiny):
+    spec, out, _ = tiny
+    metas = [torch.load(out / "models" / f"level-{l:02d}.pt", weights_only=False)["meta"] for l in (1, 2, 3, 4)]
+    for m in metas:
+        assert m["loss_last"] < m["loss_first"], m
+    flops = [m["flops"] for m in metas]
+    # widths double level to level: the 3x3 convolutions grow with width^2, the image-side
+    # input and output convolutions with width, so each ratio lies between 3 and 4
+    ratios = np.array(flops[1:]) / np.array(flops[:-1])
+    assert np.all((ratios > 3) & (ratios <= 4)), ratios
+
+
+def _ladder(bases=(2, 4, 8), res=8):
+    from mlem_bench.unet import build_unet, count_flops
+    from mlem_bench.unet_track import Ladder
+    torch.manual_seed(0)
+    models = [build_unet(b).eval() for b in bases]
+    return Ladder(models, [count_flops(m, res) for m in models])
+
+
+def test_mlem_estimator_is_unbiased_for_the_top_level():
+    from mlem_bench.unet_track import mlem_drift
+    lad = _ladder()
+    y = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    F = {l: lad.drift(l, 0.4, y).double() for l in (1, 2, 3)}
+    probs = np.array([1.0, 1.0, 0.5, 0.25])
+    rng = np.random.default_rng(0)
+    n = 20_000
+    draws = torch.stack([mlem_drift(F.get, probs, rng.random(4), 3) for _ in range(n)])
+    mean, se = draws.mean(0), draws.std(0) / np.sqrt(n)
+    z = ((mean - F[3]) / se).abs().max().item()
+    # 384 components: 5 standard errors bounds them all with false-alarm probability < 2e-4
+    assert z < 5, z
+    assert (se > 0).all()
+
+
+def test_mlem_with_every_p_one_is_em_exactly():
+    from mlem_bench.unet_track import initial_noise, sample
+    lad = _ladder()
+    x0 = initial_noise(0, 4, 3, 8, "cpu")
+    em, f_em, _ = sample(lad, "em", 32, x0, 64, 3)
+    ml, f_ml, ev = sample(lad, "mlem", 32, x0, 64, 3, probs=np.ones(4))
+    assert torch.equal(em, ml) and f_em == f_ml
+    assert list(ev[1:]) == [0, 0, 32]
+
+
+def test_report_and_resume(tiny):
+    import pandas as pd
+    spec, out, first = tiny
+    res = pd.read_csv(out / "results.csv")
+    assert set(res.method) == {"em", "mlem", "stitch"} and np.all(np.isfinite(res.error))
+    assert (out / "grids.png").stat().st_size > 0 and "Speed-up of ML-EM" in (out / "report.md").read_text()
+    stamps = {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")}
+    r = _cli(["unet", "all", str(TINY), "--out", str(out)], out.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("trained already, kept") == 4
+    assert {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")} == stamps
+
+
+def test_image_folder_loader(tmp_path):
+    from PIL import Image
+
+    from mlem_bench.images import load_folder, stand_in
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(rng.integers(0, 256, (50, 20, 3), dtype=np.uint8)).save(tmp_path / "b.jpg")
+    x = load_folder(tmp_path, 16)
+    assert x.shape == (2, 3, 16, 16) and x.dtype == np.float32 and -1 <= x.min() and x.max() <= 1
+    with pytest.raises(SpecError, match="is not a folder"):
+        load_folder(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SpecError, match="holds no .jpg"):
+        load_folder(empty)
+    (tmp_path / "c.png").write_bytes(b"not an image")
+    with pytest.raises(SpecError, match="cannot read image .*c.png"):
+        load_folder(tmp_path)
+    a, b = stand_in(6, 16, seed=2), stand_in(3, 16, seed=2)
+    assert np.array_equal(a[:3], b) and not np.array_equal(a[0], a[1])
+
+
+def test_bad_unet_specs(tmp_path):
+    from mlem_bench.unet_track import load_spec
+    base = TINY.read_text()
+    cases = [(base.replace("stand_in = true", 'stand_in = true\nfolder = "x"'), "exactly one"),
+             (base.replace("steps = [32, 64]", "steps = [8, 64]"), r"\[sampler\].steps must be >= 32"),
+             (base.replace("widths = [2, 4, 8, 16]", "widths = [4, 2]"), r"\[ladder\].widths"),
+             (base.replace("resolution = 8", "resolution = 7"), r"\[data\].resolution")]
+    for text, match in cases:
+        p = tmp_path / "bad.toml"
+        p.write_text(text)
+        with pytest.raises(SpecError, match=match):
+            load_spec(p)
+    r = _cli(["unet", "sample", str(TINY), "--out", str(tmp_path / "none")], tmp_path)
+    assert r.returncode == 2 and "no gamma.json; run `mlem-bench unet gamma" in r.stderr, r.stderr
+    r = _cli(["unet", "gamma", str(TINY), "--out", str(tmp_path / "none")], tmp_path)
+    assert r.returncode == 2 and "missing checkpoint" in r.stderr and "unet train" in r.stderr, r.stderr
