@@ -259,7 +259,7 @@ def describe(case):
     if case.doc is not None:
         d = case.doc
     else:
-        lad = {f.name: getattr(case.ladder, f.name) for f in fields(case.ladder) if f.name not in ("problem", "source")}
+        lad = {f.name: getattr(case.ladder, f.name) for f in fields(case.ladder) if f.name != "problem"}
         d = {"name": case.name, "python": True, "problem": {"family": case.problem.family, "dim": case.problem.dim},
              "ladder": lad, "sweep": asdict(case.sweep)}
     if hasattr(case.ladder, "digest"):

@@ -18,7 +18,7 @@ runs in Numba (`mlp.py`).
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -42,6 +42,12 @@ def _torch():
         raise LadderError("learned ladders need PyTorch: pip install -e '.[learned]' "
                           "(pins the CPU build torch==2.13.0)") from None
     return torch
+
+
+def vp_alpha(t, bmin, bmax):
+    """alpha(t) of the VP schedule for a torch tensor t (the torch twin of problems._vp_alpha)."""
+    torch = _torch()
+    return torch.exp(-0.5 * (bmin * t + 0.5 * (bmax - bmin) * t * t))
 
 
 def skip_moments(problem):
@@ -91,7 +97,6 @@ class LearnedLadder:
     measure_paths: int = 400
     measure_steps: int = 256
     twin: bool = False
-    source: dict = field(default=None, repr=False)   # the [ladder] table it came from
 
     def __post_init__(self):
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -262,7 +267,7 @@ def build_model(problem, width, depth):
             # sin and cos interleaved as in mlp._features: u, sin(pi u), cos(pi u), sin(2 pi u), ...
             feats = torch.stack([torch.sin(k), torch.cos(k)], dim=-1).reshape(x.shape[0], 2 * N_FREQ)
             h = torch.cat([x, u, feats], dim=1)
-            alpha = torch.exp(-0.5 * (bmin * t + 0.5 * (bmax - bmin) * t * t))[:, None]
+            alpha = vp_alpha(t, bmin, bmax)[:, None]
             sigma = torch.sqrt(1 - alpha * alpha)
             skip = sigma * (x - alpha * self.mean.to(x.dtype)) / (alpha * alpha * self.var + sigma * sigma)
             return self.net(h) + skip
@@ -279,7 +284,7 @@ def _sample_batch(problem, n, gen, torch):
     x0 = mu[comp] + sd[comp, None] * torch.randn(n, problem.dim, generator=gen)
     t = problem.t_min + (1 - problem.t_min) * torch.rand(n, generator=gen)
     bmin, bmax = problem.beta_min, problem.beta_max
-    alpha = torch.exp(-0.5 * (bmin * t + 0.5 * (bmax - bmin) * t * t))[:, None]
+    alpha = vp_alpha(t, bmin, bmax)[:, None]
     eps = torch.randn(n, problem.dim, generator=gen)
     return alpha * x0 + torch.sqrt(1 - alpha * alpha) * eps, t, eps
 
@@ -397,7 +402,7 @@ def train_family(ladder, force=False, log=print):
                        "losses": [float(np.mean(losses[i:i + 100])) for i in range(0, len(losses), 100)]}
         atomic_write(f, lambda p, s=state, m=meta[level]: torch.save({"config": want, "state_dict": s, "meta": m}, p))
         log(f"level {level} (width {want['width']}): trained in {secs:.1f}s, held-out loss {meta[level]['heldout_loss']:.4f}")
-    # measure accuracy along exact-drift trajectories: a provisional family.json without eps first
+    # measure accuracy along exact-drift trajectories with the new weights (family kept in memory)
     levels = [{"level": l, "width": ladder.widths[l - 1], "macs": multiply_adds(ladder.problem.dim, ladder.widths[l - 1],
                                                                                   ladder.depth),
                "config": ladder.training_config(l), "eps": float("nan"), **meta[l]} for l in range(1, ladder.levels + 1)]

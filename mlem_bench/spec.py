@@ -155,7 +155,7 @@ def build_ladder(table, problem, name, where):
         raise SpecError(f"{where}: [ladder].widths must be a list of integers (got {lraw['widths']!r})")
     # checkpoint folders are relative to the working directory, like --out
     lraw["checkpoints"] = lraw["checkpoints"] or f"models/{name}"
-    return _wrap(where, LearnedLadder, problem, source=dict(table), **lraw)
+    return _wrap(where, LearnedLadder, problem, **lraw)
 
 
 def parse_case(doc, where="<spec>"):

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .learned import _torch, adam_cosine
+from .learned import _torch, adam_cosine, vp_alpha
 
 BETA_MIN, BETA_MAX, T_MIN = 0.1, 20.0, 1e-3
 
@@ -19,7 +19,7 @@ def vp(t):
     """(alpha, sigma, beta) of the VP schedule at diffusion time t (tensor or float)."""
     torch = _torch()
     t = torch.as_tensor(t)
-    alpha = torch.exp(-0.5 * (BETA_MIN * t + 0.5 * (BETA_MAX - BETA_MIN) * t * t))
+    alpha = vp_alpha(t, BETA_MIN, BETA_MAX)
     return alpha, torch.sqrt(1 - alpha * alpha), BETA_MIN + (BETA_MAX - BETA_MIN) * t
 
 

@@ -31,7 +31,8 @@ from .analysis import speedup_interval
 from .diagnostics import measured_gamma
 from .learned import _torch
 from .metrics import batch_bounds, sliced_w2
-from .report import atomic_write
+from .experiment import _write_json
+from .report import _md_table, _plt, _save, atomic_write
 from .spec import SpecError, _fields, load_doc
 from .tuning import waterfill
 from .unet import T_MIN, build_unet, count_flops, train_unet, vp
@@ -80,13 +81,15 @@ def load_spec(path):
     return spec
 
 
-def dataset(spec):
-    """The training images of the spec: the user's folder or the procedural stand-in."""
+def dataset(spec, limit=None):
+    """The training images of the spec (the first `limit` of them): the user's folder or the
+    procedural stand-in."""
     from .images import load_folder, stand_in
     d = spec["data"]
+    n = d["n_images"] if limit is None else min(limit, d["n_images"])
     if d["stand_in"]:
-        return stand_in(d["n_images"], d["resolution"], seed=spec["ladder"]["seed"])
-    return load_folder(d["folder"], d["resolution"], limit=d["n_images"])
+        return stand_in(n, d["resolution"], seed=spec["ladder"]["seed"])
+    return load_folder(d["folder"], d["resolution"], limit=n)
 
 
 def _need(path, stage):
@@ -95,10 +98,6 @@ def _need(path, stage):
     if not path.is_file():
         raise SpecError(f"{path.parent}: no {path.name}; run `mlem-bench unet {stage} SPEC --out {path.parent}` first")
     return path
-
-
-def _write_json(path, obj):
-    atomic_write(path, lambda p: Path(p).write_text(json.dumps(obj, indent=1)))
 
 
 # ---------------------------------------------------------------- train
@@ -142,9 +141,9 @@ def train(spec, out, device="cpu", log=print):
 
 
 def load_models(spec, out, device="cpu"):
-    """The trained ladder: list of eval-mode models, level 1 first."""
+    """The trained ladder: (eval-mode models, their training metadata), level 1 first."""
     torch = _torch()
-    models = []
+    models, metas = [], []
     for level, base in enumerate(spec["ladder"]["widths"], start=1):
         f = Path(out) / "models" / f"level-{level:02d}.pt"
         if not f.is_file():
@@ -153,7 +152,8 @@ def load_models(spec, out, device="cpu"):
         m = build_unet(base, tuple(spec["ladder"]["mults"]))
         m.load_state_dict(ck["state_dict"])
         models.append(m.to(device).eval())
-    return models
+        metas.append(ck["meta"])
+    return models, metas
 
 
 # ---------------------------------------------------------------- samplers
@@ -262,11 +262,8 @@ def _sync(device):
 
 def measure_gamma(spec, out, device="cpu", log=print):
     """eps_l, delta_l, FLOPs and time per evaluation along largest-model EM trajectories."""
-    torch = _torch()
     s = spec["sampler"]
-    models = load_models(spec, out, device)
-    metas = [torch.load(Path(out) / "models" / f"level-{l:02d}.pt", map_location="cpu", weights_only=False)["meta"]
-             for l in range(1, len(models) + 1)]
+    models, metas = load_models(spec, out, device)
     lad = Ladder(models, [m["flops"] for m in metas])
     L = lad.L
     sq_err, sq_delta = np.zeros(L + 1), np.zeros(L + 1)
@@ -341,7 +338,7 @@ def run_samples(spec, out, device="cpu", log=print):
     s = spec["sampler"]
     out = Path(out)
     gamma = json.loads(_need(out / "gamma.json", "gamma").read_text())
-    models = load_models(spec, out, device)
+    models, _ = load_models(spec, out, device)
     lad = Ladder(models, [r["flops"] for r in gamma["levels"]])
     res = spec["data"]["resolution"]
     x0 = initial_noise(s["seed"], s["n_samples"], 3, res, device)
@@ -354,7 +351,7 @@ def run_samples(spec, out, device="cpu", log=print):
         ref, _, _ = sample(lad, "em", s["ref_steps"], x0, s["ref_steps"], s["seed"])
         ref = ref.cpu()
         atomic_write(ref_path, lambda p: torch.save(ref, p))
-    data = dataset(spec)[: s["n_samples"]]
+    data = dataset(spec, limit=s["n_samples"])
     data = data.reshape(len(data), -1)
     rows = []
     for i, cfg in enumerate(configurations(spec, gamma)):
@@ -428,23 +425,10 @@ def _grids(out, table, x0, lad, s, ref):
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_title(name, fontsize=7, loc="left")
-    _save(plt, fig, out / "grids.png")
+    atomic_write(out / "grids.png", lambda p: _save(plt, fig, p, 110))
 
 
 # ---------------------------------------------------------------- report
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(plt, fig, path):
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
-
 
 def report(out):
     """report.md and figures from gamma.json, samples/ and results.csv alone."""
@@ -472,24 +456,17 @@ def report(out):
         a.set_xlabel("FLOPs per image")
         a.set_ylabel(lab)
         a.legend(fontsize=8)
-    _save(plt, fig, out / "unet.png")
-
-    def md(df):
-        cols = list(df.columns)
-        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for _, r in df.iterrows():
-            lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
-        return "\n".join(lines)
+    atomic_write(out / "unet.png", lambda p: _save(plt, fig, p, 110))
 
     text = [f"# UNet track: {out.name}", "",
             f"Measured gamma {gamma['gamma']:.2f} [{gamma['gamma_lo']:.2f}, {gamma['gamma_hi']:.2f}] "
             f"({gamma['error']}; {gamma['n_samples']} trajectories x {gamma['n_steps']} steps; FLOPs from "
-            "PyTorch's counter).", "", md(lv[["level", "base", "params", "flops", "batch_ms", "train_s", "loss_last",
+            "PyTorch's counter).", "", _md_table(lv[["level", "base", "params", "flops", "batch_ms", "train_s", "loss_last",
                                              "eps", "delta"]]), "",
             "Speed-up of ML-EM at matched strong error (cost = FLOPs per image; 95% jackknife over sample batches):",
-            "", md(sp[["method", "common_error", "cost_other", "cost_mlem", "speedup", "speedup_lo", "speedup_hi"]]),
+            "", _md_table(sp[["method", "common_error", "cost_other", "cost_mlem", "speedup", "speedup_lo", "speedup_hi"]]),
             "", "![unet](unet.png)", "", "![grids](grids.png)", "",
-            "Configurations:", "", md(table[["method", "knob", "n_steps", "flops", "wall_s", "error", "pixel_sw2",
+            "Configurations:", "", _md_table(table[["method", "knob", "n_steps", "flops", "wall_s", "error", "pixel_sw2",
                                               "top_evals"]]), ""]
     atomic_write(out / "report.md", lambda p: Path(p).write_text("\n".join(text)))
     return sp
