@@ -88,17 +88,18 @@ def cmd_unet(args):
     from . import unet_track as ut
 
     spec = ut.load_spec(args.spec)
+    ut.check_device(args.device)
     out = Path(args.out)
     stages = ["train", "gamma", "sample", "report"] if args.stage == "all" else [args.stage]
     log = lambda m: print(m, flush=True)     # noqa: E731
     for st in stages:
         print(f"## unet {st}: {spec['name']} -> {out} ({args.device})", flush=True)
         if st == "train":
-            ut.train(spec, out, args.device, log)
+            ut.train(spec, out, args.device, log, args.compile)
         elif st == "gamma":
-            ut.measure_gamma(spec, out, args.device, log)
+            ut.measure_gamma(spec, out, args.device, log, args.compile)
         elif st == "sample":
-            ut.run_samples(spec, out, args.device, log)
+            ut.run_samples(spec, out, args.device, log, args.compile)
         else:
             sp = ut.report(out)
             print(sp.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
@@ -176,6 +177,8 @@ def main(argv=None):
     un.add_argument("spec", help="UNet spec (TOML with [data], [ladder], [sampler])")
     un.add_argument("--out", required=True, help="output folder (models, gamma.json, samples, report)")
     un.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    un.add_argument("--compile", action="store_true",
+                    help="torch.compile the networks (pays on a GPU for long runs; compiling takes minutes)")
     un.set_defaults(func=cmd_unet)
     rep = sub.add_parser("report", help="render report.md/.html and figures of a sweep folder from its tables")
     rep.add_argument("dir", help="the --out folder of a run")

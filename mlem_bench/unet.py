@@ -102,16 +102,29 @@ def count_flops(model, resolution, channels=3):
     return int(fc.get_total_flops())
 
 
-def train_unet(model, data, steps, batch_size, lr, seed, device="cpu", progress=None, amp=False):
+def compiled(model, enabled):
+    """`model` through torch.compile when enabled (its state dict stays the model's own).
+    A graph the compiler cannot handle runs eagerly instead of failing the run."""
+    if not enabled:
+        return model
+    torch = _torch()
+    import torch._dynamo
+    torch._dynamo.config.suppress_errors = True
+    return torch.compile(model)
+
+
+def train_unet(model, data, steps, batch_size, lr, seed, device="cpu", progress=None, amp=False, compile=False):
     """Denoising score matching on `data` (float32 (n, C, R, R) in [-1, 1]) for `steps`
     Adam steps with cosine decay; returns (losses, seconds). Seeded: data order, t and
     noise come from one generator, the initialisation from `seed` before the model was built.
+    amp: bf16 autocast on a GPU (a no-op on the CPU); compile: torch.compile the forward pass.
     """
     torch = _torch()
     gen = torch.Generator().manual_seed(seed)
     x_all = torch.from_numpy(np.ascontiguousarray(data))
     model.to(device).train()
     use_amp = bool(amp) and device.startswith("cuda")
+    forward = compiled(model, compile)
 
     def loss_at(step):
         idx = torch.randint(0, x_all.shape[0], (batch_size,), generator=gen)
@@ -122,7 +135,7 @@ def train_unet(model, data, steps, batch_size, lr, seed, device="cpu", progress=
         xt = alpha[:, None, None, None] * x0 + sigma[:, None, None, None] * eps
         xt, t, eps = xt.to(device), t.to(device), eps.to(device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            pred = model(xt, t)
+            pred = forward(xt, t)
         return ((pred.float() - eps) ** 2).mean()
 
     return adam_cosine(model, steps, lr, loss_at, progress)

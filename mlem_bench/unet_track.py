@@ -35,7 +35,7 @@ from .experiment import _write_json
 from .report import _md_table, _plt, _save, atomic_write
 from .spec import SpecError, _fields, load_doc
 from .tuning import waterfill
-from .unet import T_MIN, build_unet, count_flops, train_unet, vp
+from .unet import T_MIN, build_unet, compiled, count_flops, train_unet, vp
 
 MIN_STEPS = 32       # EM is stable for h beta_max / 2 < 2 (beta_max = 20), as for the mixture problems
 _DATA = {"stand_in": (bool, False, False), "folder": (str, False, None), "n_images": (int, False, 512),
@@ -46,19 +46,27 @@ _SAMPLER = {"n_samples": (int, False, 64), "batches": (int, False, 8), "steps": 
             "ref_steps": (int, False, 256), "var_budgets": (list, False, [0.25, 1.0, 4.0]),
             "stitch_fractions": (list, False, [0.5]), "gamma_samples": (int, False, 16),
             "gamma_steps": (int, False, 32), "seed": (int, False, 0)}
+_METRICS = {"inception_weights": (str, False, None)}
+_TABLES = {"name", "data", "ladder", "sampler", "metrics"}
 
 
 def load_spec(path):
     """The UNet spec (dict of validated tables) of a TOML file; SpecError names the field."""
     doc = load_doc(path)
     where = str(path)
+    unknown = sorted(set(doc) - _TABLES)
+    if unknown:
+        raise SpecError(f"{where}: unknown table or field {unknown[0]!r}; known: {', '.join(sorted(_TABLES))}")
     for t in ("data", "ladder", "sampler"):
         if not isinstance(doc.get(t), dict):
             raise SpecError(f"{where}: missing table [{t}]")
+    if not isinstance(doc.get("metrics", {}), dict):
+        raise SpecError(f"{where}: metrics must be a table [metrics]")
     spec = {"name": doc.get("name", Path(path).stem),
             "data": _fields(doc["data"], _DATA, "[data]", where),
             "ladder": _fields(doc["ladder"], _LADDER, "[ladder]", where),
-            "sampler": _fields(doc["sampler"], _SAMPLER, "[sampler]", where)}
+            "sampler": _fields(doc["sampler"], _SAMPLER, "[sampler]", where),
+            "metrics": _fields(doc.get("metrics", {}), _METRICS, "[metrics]", where)}
     d, lad, s = spec["data"], spec["ladder"], spec["sampler"]
     if d["stand_in"] == (d["folder"] is not None):
         raise SpecError(f"{where}: give [data].folder (your images) or [data].stand_in = true, exactly one")
@@ -78,6 +86,9 @@ def load_spec(path):
         raise SpecError(f"{where}: [sampler].batches must be in 2..n_samples/2 (got {s['batches']})")
     if any(not (0 < f < 1) for f in s["stitch_fractions"]) or any(not v > 0 for v in s["var_budgets"]):
         raise SpecError(f"{where}: [sampler].stitch_fractions must lie in (0, 1) and var_budgets be > 0")
+    if spec["metrics"]["inception_weights"] is not None:
+        from .fid import weights_path
+        weights_path(spec["metrics"]["inception_weights"])     # fail before hours of training, not after
     return spec
 
 
@@ -102,8 +113,9 @@ def _need(path, stage):
 
 # ---------------------------------------------------------------- train
 
-def train(spec, out, device="cpu", log=print):
-    """Train every level not yet in out/models (resumable); returns the level table."""
+def train(spec, out, device="cpu", log=print, compile=False):
+    """Train every level not yet in out/models (resumable, level by level); returns the level
+    table. Logs progress every tenth of the steps; compile: torch.compile each network."""
     torch = _torch()
     lad = spec["ladder"]
     models = Path(out) / "models"
@@ -126,9 +138,16 @@ def train(spec, out, device="cpu", log=print):
         torch.manual_seed(lad["seed"] * 1000 + level)
         model = build_unet(base, tuple(lad["mults"]))
         flops = count_flops(model, spec["data"]["resolution"])
+        every = max(1, lad["train_steps"] // 10)
+
+        def progress(step, loss, level=level, t0=time.perf_counter()):
+            if step % every == 0 or step == lad["train_steps"]:
+                log(f"  level {level}: step {step}/{lad['train_steps']}, loss {loss:.4f}, "
+                    f"{time.perf_counter() - t0:.0f}s")
+
         # bf16 autocast on a GPU (a no-op on the CPU)
         losses, secs = train_unet(model, data, lad["train_steps"], lad["batch_size"], lad["lr"],
-                                  lad["seed"] * 1000 + level + 500, device, amp=True)
+                                  lad["seed"] * 1000 + level + 500, device, progress, amp=True, compile=compile)
         meta = {"level": level, "base": base, "params": int(sum(p.numel() for p in model.parameters())),
                 "flops": flops, "train_s": secs, "loss_first": float(np.mean(losses[:10])),
                 "loss_last": float(np.mean(losses[-10:]))}
@@ -160,11 +179,20 @@ def load_models(spec, out, device="cpu"):
 
 class Ladder:
     """Drift evaluators f^l(s, y) = beta (y/2 - eps_hat_l / sigma) at solver time s (diffusion
-    time 1 - s) on a batch, with counted FLOPs per image."""
+    time 1 - s) on a batch, with counted FLOPs per image. compile: torch.compile each network
+    (FLOPs are counted on the network itself)."""
 
-    def __init__(self, models, flops):
-        self.models, self.flops = models, [0.0] + [float(f) for f in flops]
+    def __init__(self, models, flops, compile=False):
+        self.models = [compiled(m, compile) for m in models]
+        self.flops = [0.0] + [float(f) for f in flops]
         self.L = len(models)
+
+    def warm_up(self, y):
+        """One evaluation of every level on a batch shaped like y, so that compilation and
+        kernel selection are not timed."""
+        for level in range(1, self.L + 1):
+            self.drift(level, 0.5, y)
+        _sync(y.device)
 
     def drift(self, level, s, y):
         torch = _torch()
@@ -175,11 +203,17 @@ class Ladder:
         return beta * (0.5 * y - e / sigma)
 
 
+def _normal(key, shape, device):
+    # Drawn on the sampling device (no host-to-device copy inside timed sampling): CPU and
+    # GPU runs see different numbers, every method on one device the same ones.
+    torch = _torch()
+    g = torch.Generator(device=device).manual_seed(int(key))
+    return torch.randn(shape, generator=g, device=device)
+
+
 def brownian(seed, k, shape, h, device):
     """Fine Brownian increment number k (independent of the step count that sums it)."""
-    torch = _torch()
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(k))
-    return (torch.randn(shape, generator=g) * math.sqrt(h)).to(device)
+    return _normal(int(seed) * 1_000_003 + int(k), shape, device) * math.sqrt(h)
 
 
 def bernoulli_uniforms(seed, step, n):
@@ -247,9 +281,18 @@ def sample(ladder, method, n_steps, x0, ref_steps, seed, probs=None, switch_step
 
 
 def initial_noise(seed, n, channels, resolution, device):
+    """The sampler's starting images (standard normal), the same for every method."""
+    return _normal(int(seed) * 3_000_017 + 11, (n, channels, resolution, resolution), device)
+
+
+def check_device(device):
+    """SpecError naming --device when torch cannot use it."""
     torch = _torch()
-    g = torch.Generator().manual_seed(int(seed) * 3_000_017 + 11)
-    return torch.randn((n, channels, resolution, resolution), generator=g).to(device)
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise SpecError(f"--device {device}: torch cannot use it here ({str(e).splitlines()[0]}); "
+                        "use --device cpu or a machine with that accelerator") from None
 
 
 def _sync(device):
@@ -260,11 +303,11 @@ def _sync(device):
 
 # ---------------------------------------------------------------- gamma
 
-def measure_gamma(spec, out, device="cpu", log=print):
+def measure_gamma(spec, out, device="cpu", log=print, compile=False):
     """eps_l, delta_l, FLOPs and time per evaluation along largest-model EM trajectories."""
     s = spec["sampler"]
     models, metas = load_models(spec, out, device)
-    lad = Ladder(models, [m["flops"] for m in metas])
+    lad = Ladder(models, [m["flops"] for m in metas], compile)
     L = lad.L
     sq_err, sq_delta = np.zeros(L + 1), np.zeros(L + 1)
     ns = [0]
@@ -286,9 +329,8 @@ def measure_gamma(spec, out, device="cpu", log=print):
     # measured time per evaluation of each level on the sampling batch
     y = initial_noise(s["seed"] + 2, s["n_samples"], 3, spec["data"]["resolution"], device)
     ms = []
+    lad.warm_up(y)
     for l in range(1, L + 1):
-        lad.drift(l, 0.5, y)
-        _sync(device)
         t0 = time.perf_counter()
         for _ in range(3):
             lad.drift(l, 0.5, y)
@@ -332,14 +374,45 @@ def configurations(spec, gamma):
     return out
 
 
-def run_samples(spec, out, device="cpu", log=print):
-    """Reference, then every configuration (resumable: one JSON per configuration)."""
+def _fid_reference(spec, out, device, log):
+    """(Inception network, data feature mean, covariance root, weights digest), or None when
+    [metrics].inception_weights is not set. The data statistics use all [data].n_images
+    images and are kept in out/fid_data.npz, keyed by the weights and the data table."""
+    w = spec["metrics"]["inception_weights"]
+    if w is None:
+        return None
+    from .fid import gaussian_stats, inception_features, load_inception, psd_root, weights_digest
+    digest = weights_digest(w)
+    net = load_inception(w, device)
+    key = json.dumps({"weights": digest, "data": spec["data"]}, sort_keys=True)
+    cache = Path(out) / "fid_data.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        if str(z["key"]) == key:
+            return net, z["mu"], z["root"], digest
+    data = dataset(spec)
+    t0 = time.perf_counter()
+    mu, cov = gaussian_stats(inception_features(net, data))
+    root = psd_root(cov)
+    log(f"FID statistics of {len(data)} data images in {time.perf_counter() - t0:.1f}s")
+
+    def write(p):
+        with open(p, "wb") as fh:
+            np.savez(fh, key=key, mu=mu, root=root)
+
+    atomic_write(cache, write)
+    return net, mu, root, digest
+
+
+def run_samples(spec, out, device="cpu", log=print, compile=False):
+    """Reference, then every configuration (resumable: one JSON per configuration; a stored
+    configuration without the FID the spec now asks for is sampled again)."""
     torch = _torch()
     s = spec["sampler"]
     out = Path(out)
     gamma = json.loads(_need(out / "gamma.json", "gamma").read_text())
     models, _ = load_models(spec, out, device)
-    lad = Ladder(models, [r["flops"] for r in gamma["levels"]])
+    lad = Ladder(models, [r["flops"] for r in gamma["levels"]], compile)
     res = spec["data"]["resolution"]
     x0 = initial_noise(s["seed"], s["n_samples"], 3, res, device)
     cells = out / "samples"
@@ -353,12 +426,16 @@ def run_samples(spec, out, device="cpu", log=print):
         atomic_write(ref_path, lambda p: torch.save(ref, p))
     data = dataset(spec, limit=s["n_samples"])
     data = data.reshape(len(data), -1)
+    fid = _fid_reference(spec, out, device, log)
+    lad.warm_up(x0)
     rows = []
     for i, cfg in enumerate(configurations(spec, gamma)):
         f = cells / f"c{i:03d}.json"
         if f.is_file():
-            rows.append(json.loads(f.read_text()))
-            continue
+            row = json.loads(f.read_text())
+            if fid is None or row.get("fid_weights") == fid[3]:
+                rows.append(row)
+                continue
         _sync(device)
         t0 = time.perf_counter()
         x, flops, evals = sample(lad, cfg["method"], cfg["n_steps"], x0, s["ref_steps"], s["seed"],
@@ -375,34 +452,41 @@ def run_samples(spec, out, device="cpu", log=print):
                "top_evals": float(evals[lad.L]), "evals": [float(e) for e in evals[1:]],
                "sq_batches": [float(sq[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])],
                "batch_sizes": [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])]}
+        if fid is not None:
+            from .fid import fid as fid_of, inception_features
+            row["fid"] = fid_of(inception_features(fid[0], x), fid[1], fid[2])
+            row["fid_weights"] = fid[3]
         _write_json(f, row)
         rows.append(row)
         log(f"{cfg['method']:6s} {cfg['knob']:12s} {cfg['n_steps']:4d} steps: error {row['error']:.4g}, "
-            f"{flops / 1e9:.3g} GFLOP per image, {wall:.2f}s")
+            + (f"FID {row['fid']:.4g}, " if fid is not None else "")
+            + f"{flops / 1e9:.3g} GFLOP per image, {wall:.2f}s")
     table = pd.DataFrame(rows)
     atomic_write(out / "results.csv", lambda p: table.drop(columns=["sq_batches", "batch_sizes"]).to_csv(p, index=False))
     _grids(out, table, x0, lad, s, ref)
     return table
 
 
-def _points(table):
+def _points(table, cost):
     """Rows as `analysis.speedup_interval` expects: error, cost and per-batch arrays."""
     t = table.copy()
-    t["cost"] = t.flops
+    t["cost"] = t[cost]
     t["sq"] = [np.asarray(v, float) for v in t.sq_batches]
     t["weights"] = [np.asarray(v, float) for v in t.batch_sizes]
-    t["costs"] = [np.full(len(v), c) for v, c in zip(t.batch_sizes, t.flops)]
+    t["costs"] = [np.full(len(v), c) for v, c in zip(t.batch_sizes, t[cost])]
     return t
 
 
 def speedups(table):
-    """ML-EM over EM and over stitch at matched error, with jackknife intervals over sample batches."""
-    if isinstance(table.sq_batches.iloc[0], str):
-        table = table.assign(sq_batches=table.sq_batches.map(json.loads), batch_sizes=table.batch_sizes.map(json.loads))
-    pts = _points(table)
-    ml = pts[pts.method == "mlem"]
-    return pd.DataFrame([{"method": m, **speedup_interval(pts[pts.method == m], ml)} for m in ("em", "stitch")
-                         if (pts.method == m).any()])
+    """ML-EM over EM and over stitch at matched strong error, with jackknife intervals over
+    sample batches, in FLOPs per image and in measured wall time (the batch's device time)."""
+    rows = []
+    for cost in ("flops", "wall_s"):
+        pts = _points(table, cost)
+        ml = pts[pts.method == "mlem"]
+        rows += [{"method": m, "cost": cost, **speedup_interval(pts[pts.method == m], ml)}
+                 for m in ("em", "stitch") if (pts.method == m).any()]
+    return pd.DataFrame(rows)
 
 
 def _grids(out, table, x0, lad, s, ref):
@@ -439,9 +523,11 @@ def report(out):
         raise SpecError(f"{out}: no sampler results; run `mlem-bench unet sample SPEC --out {out}` first")
     table = pd.DataFrame(rows)
     sp = speedups(table)
+    atomic_write(out / "speedups.csv", lambda p: sp.to_csv(p, index=False))
     lv = pd.DataFrame(gamma["levels"])
     plt = _plt()
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    has_fid = "fid" in table and table.fid.notna().any()
+    fig, ax = plt.subplots(1, 4 if has_fid else 3, figsize=(17 if has_fid else 13, 3.8))
     ok = lv.eps > 0
     ax[0].loglog(lv.eps[ok], lv.flops[ok], "o-")
     ax[0].set_xlabel("eps_l (RMS vs largest level)")
@@ -452,7 +538,11 @@ def report(out):
         if len(g):
             ax[1].loglog(g.flops, g.error, mk, color=col, label=m, alpha=0.8)
             ax[2].loglog(g.flops, g.pixel_sw2, mk, color=col, label=m, alpha=0.8)
-    for a, lab in ((ax[1], "strong error vs reference (RMS per pixel)"), (ax[2], "pixel sliced-W2 to data")):
+            if has_fid:
+                ax[3].semilogx(g.flops, g.fid, mk, color=col, label=m, alpha=0.8)
+    n = sum(table.batch_sizes.iloc[0])
+    panels = [(ax[1], "strong error vs reference (RMS per pixel)"), (ax[2], "pixel sliced-W2 to data")]
+    for a, lab in panels + ([(ax[3], f"FID to data ({n} samples)")] if has_fid else []):
         a.set_xlabel("FLOPs per image")
         a.set_ylabel(lab)
         a.legend(fontsize=8)
@@ -463,10 +553,15 @@ def report(out):
             f"({gamma['error']}; {gamma['n_samples']} trajectories x {gamma['n_steps']} steps; FLOPs from "
             "PyTorch's counter).", "", _md_table(lv[["level", "base", "params", "flops", "batch_ms", "train_s", "loss_last",
                                              "eps", "delta"]]), "",
-            "Speed-up of ML-EM at matched strong error (cost = FLOPs per image; 95% jackknife over sample batches):",
-            "", _md_table(sp[["method", "common_error", "cost_other", "cost_mlem", "speedup", "speedup_lo", "speedup_hi"]]),
-            "", "![unet](unet.png)", "", "![grids](grids.png)", "",
-            "Configurations:", "", _md_table(table[["method", "knob", "n_steps", "flops", "wall_s", "error", "pixel_sw2",
-                                              "top_evals"]]), ""]
+            "Speed-up of ML-EM at matched strong error (cost = FLOPs per image, or measured wall time of "
+            f"sampling {n} images; 95% jackknife over sample batches):", "",
+            _md_table(sp[["method", "cost", "common_error", "cost_other", "cost_mlem", "speedup", "speedup_lo",
+                          "speedup_hi"]]), "",
+            ("Quality: pixel sliced-W2 to data images" + (f"; FID to data with the Inception weights given "
+             f"({n} samples against all data images, so biased upwards: compare rows, not published FIDs)"
+             if has_fid else "; no FID ([metrics].inception_weights not set)") + "."), "",
+            "![unet](unet.png)", "", "![grids](grids.png)", "",
+            "Configurations:", "", _md_table(table[["method", "knob", "n_steps", "flops", "wall_s", "error", "pixel_sw2"]
+                                              + (["fid"] if has_fid else []) + ["top_evals"]]), ""]
     atomic_write(out / "report.md", lambda p: Path(p).write_text("\n".join(text)))
     return sp

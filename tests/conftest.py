@@ -38,3 +38,24 @@ def tiny_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-sweep") / "out"
     run_sweep([load_case(TINY_SWEEP)], out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def fid_weights(tmp_path_factory):
+    """A random-weights file laid out as the FID weights file (1008-class classifier included).
+    Batch-norm statistics are calibrated on random images, so that features are of order one
+    (with the initial statistics they vanish through the 94 layers)."""
+    torch = pytest.importorskip("torch", reason="FID needs the 'learned' extra (torch==2.13.0)")
+    from mlem_bench.fid import FEATURES, inception_network
+    torch.manual_seed(0)
+    net = inception_network()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None          # running statistics = plain average over calibration batches
+    with torch.no_grad():
+        net.train()(torch.rand(8, 3, 299, 299) * 2 - 1)
+    state = net.state_dict()
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, FEATURES), torch.zeros(1008)
+    path = tmp_path_factory.mktemp("fid") / "pt_inception-random.pth"
+    torch.save(state, path)
+    return path

@@ -1,6 +1,12 @@
-"""UNet track on the CPU: a tiny ladder trains and its FLOPs grow as its widths say; the
-shared-pattern ML-EM sampler is unbiased for the top level and is EM when every p = 1;
-the image loader and the stand-in; the CLI end to end and its resume; bad specs."""
+"""UNet track on the CPU: the GPU check script at toy size; a tiny ladder trains and its
+FLOPs grow as its widths say; the shared-pattern ML-EM sampler is unbiased for the top level
+and is EM when every p = 1; methods share their noise; the networks compile as one graph;
+FID with local weights; the image loader and the stand-in; resume; bad specs."""
+
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,11 +23,15 @@ TINY = ROOT / "tests" / "data" / "tiny-unet.toml"
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """The tiny spec run end to end through the CLI: (spec, out folder, first run's output)."""
+    """The GPU check script at toy size on the CPU (the tiny spec, end to end through the
+    CLI): (spec, out folder, its output). Run as users run it, so the script cannot rot."""
     from mlem_bench import unet_track as ut
     out = tmp_path_factory.mktemp("unet") / "out"
-    r = _cli(["unet", "all", str(TINY), "--out", str(out)], out.parent)
-    assert r.returncode == 0, r.stderr
+    env = {**os.environ, "PYTHON": sys.executable}
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--toy", str(out)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "gpu_check: done" in r.stdout and (out / "report.md").is_file()
     return ut.load_spec(TINY), out, r.stdout
 
 
@@ -71,6 +81,39 @@ def test_mlem_with_every_p_one_is_em_exactly():
     assert list(ev[1:]) == [0, 0, 32]
 
 
+def test_methods_see_the_same_noise(monkeypatch):
+    """Changing the method (or the step count) changes only the drift: with the drift set to
+    zero and g = 1, every sampler ends at X_0 + W_T, the same initial noise plus the same
+    Brownian path (fine increments on the reference grid, summed over each coarse step)."""
+    from mlem_bench import unet_track as ut
+    lad = ut.Ladder([torch.nn.Identity()] * 3, [1.0, 2.0, 4.0])
+    lad.drift = lambda level, s, y: torch.zeros_like(y)
+    monkeypatch.setattr(ut, "vp", lambda t: (1.0, 0.0, 1.0))
+    x0 = ut.initial_noise(0, 4, 3, 8, "cpu")
+    ref = ut.sample(lad, "em", 128, x0, 128, 5)[0]
+    for method, n, kw in [("em", 32, {}), ("mlem", 64, {"probs": np.array([1, 1, 0.5, 0.3])}),
+                          ("stitch", 32, {"switch_step": 16})]:
+        x = ut.sample(lad, method, n, x0, 128, 5, **kw)[0]
+        # equal up to float32 summation order (16 or 2 fine increments per step)
+        assert torch.allclose(x, ref, atol=1e-5), (method, (x - ref).abs().max())
+    w = (ref - x0).flatten()
+    assert abs(w.std().item() - (1 - ut.T_MIN) ** 0.5) < 0.15     # W_T ~ N(0, T), 192 values
+    assert not torch.allclose(ut.sample(lad, "em", 32, x0, 128, 6)[0], ref, atol=1e-2)
+
+
+def test_unet_compiles_as_one_graph():
+    """torch.compile can capture the whole network (no graph breaks), so --compile runs it
+    as one fused graph on a GPU; traced and eager outputs agree."""
+    from mlem_bench.unet import build_unet
+    torch.manual_seed(0)
+    m = build_unet(4).eval()
+    y, t = torch.randn(2, 3, 8, 8), torch.full((2,), 0.3)
+    ex = torch._dynamo.explain(m)(y, t)
+    assert ex.graph_count == 1 and ex.graph_break_count == 0, ex.break_reasons
+    with torch.no_grad():
+        assert torch.allclose(torch.compile(m, backend="aot_eager")(y, t), m(y, t), atol=1e-6)
+
+
 def test_report_and_resume(tiny):
     import pandas as pd
     spec, out, first = tiny
@@ -78,10 +121,42 @@ def test_report_and_resume(tiny):
     assert set(res.method) == {"em", "mlem", "stitch"} and np.all(np.isfinite(res.error))
     assert (out / "grids.png").stat().st_size > 0 and "Speed-up of ML-EM" in (out / "report.md").read_text()
     stamps = {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")}
+    assert "fid" not in res.columns and "no FID" in (out / "report.md").read_text()
+    assert set(pd.read_csv(out / "speedups.csv").cost) == {"flops", "wall_s"}
     r = _cli(["unet", "all", str(TINY), "--out", str(out)], out.parent)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("trained already, kept") == 4
     assert {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")} == stamps
+
+
+def test_fid_in_the_track(tiny, tmp_path, fid_weights, monkeypatch):
+    """Inception weights given in [metrics]: stored configurations without FID are sampled
+    again (models, gamma and reference kept), each gets an FID, the report shows it; a
+    second run recomputes nothing. Random weights: the plumbing, not the values, so the
+    network's input is 75 x 75 (its smallest) instead of 299 x 299, 16x less CPU time."""
+    import pandas as pd
+
+    from mlem_bench import fid
+    monkeypatch.setattr(fid, "RESOLUTION", 75)
+    spec, out, _ = tiny
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    fid_spec = tmp_path / "fid.toml"
+    fid_spec.write_text(TINY.read_text() + f'\n[metrics]\ninception_weights = "{fid_weights}"\n')
+    r = _cli(["unet", "all", str(fid_spec), "--out", str(work)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("trained already, kept") == 4 and "FID statistics of 64 data images" in r.stdout
+    res = pd.read_csv(work / "results.csv")
+    assert len(res) == 6 and np.all(np.isfinite(res.fid)) and np.all(res.fid > 0)
+    assert "FID to data with the Inception weights given" in (work / "report.md").read_text()
+    stamps = {f: f.stat().st_mtime_ns for f in (work / "samples").glob("*")}
+    r = _cli(["unet", "sample", str(fid_spec), "--out", str(work)], tmp_path)
+    assert r.returncode == 0 and "FID statistics" not in r.stdout, r.stderr
+    assert {f: f.stat().st_mtime_ns for f in (work / "samples").glob("*")} == stamps
+    fid_spec.write_text(TINY.read_text() + '\n[metrics]\ninception_weights = "nowhere.pth"\n')
+    r = _cli(["unet", "all", str(fid_spec), "--out", str(tmp_path / "none")], tmp_path)
+    assert r.returncode == 2 and "[metrics].inception_weights: nowhere.pth is not a file" in r.stderr, r.stderr
+    assert not (tmp_path / "none").exists()
 
 
 def test_image_folder_loader(tmp_path):
@@ -112,7 +187,9 @@ def test_bad_unet_specs(tmp_path):
     cases = [(base.replace("stand_in = true", 'stand_in = true\nfolder = "x"'), "exactly one"),
              (base.replace("steps = [32, 64]", "steps = [8, 64]"), r"\[sampler\].steps must be >= 32"),
              (base.replace("widths = [2, 4, 8, 16]", "widths = [4, 2]"), r"\[ladder\].widths"),
-             (base.replace("resolution = 8", "resolution = 7"), r"\[data\].resolution")]
+             (base.replace("resolution = 8", "resolution = 7"), r"\[data\].resolution"),
+             (base + "\n[metric]\ninception_weights = 'x'\n", "unknown table or field 'metric'"),
+             (base + "\n[metrics]\ninception = 'x'\n", r"unknown field \[metrics\].inception")]
     for text, match in cases:
         p = tmp_path / "bad.toml"
         p.write_text(text)
