@@ -26,6 +26,7 @@ import numpy as np
 
 from . import __version__
 from .diagnostics import level_table
+from .learned import LearnedLadder, describe_family
 from .methods import ALL_METHODS
 from .metrics import batch_means, weak_errors
 from .solve import PathExplosionError, solve, strong_error
@@ -120,9 +121,8 @@ def plan_case(token, case=None):
                             problem.terminal_mean(), problem.terminal_cov(), a) for j in range(FLOOR_REPLICATES)]
         floors = {k: float(np.mean([r[k] for r in reps])) for k in reps[0]}
     learned = []
-    if hasattr(ladder, "family"):
-        # a learned ladder: its sizes, costs, times and training-time measurements
-        from .learned import describe_family
+    if isinstance(ladder, LearnedLadder):
+        # its sizes, costs, times and training-time measurements
         fam = ladder.family
         learned = [{**r, "gamma_train": fam["gamma"], "gamma_train_lo": fam["gamma_lo"],
                     "gamma_train_hi": fam["gamma_hi"], "train_steps": ladder.train_steps, "depth": ladder.depth}
@@ -262,8 +262,8 @@ def describe(case):
         lad = {f.name: getattr(case.ladder, f.name) for f in fields(case.ladder) if f.name != "problem"}
         d = {"name": case.name, "python": True, "problem": {"family": case.problem.family, "dim": case.problem.dim},
              "ladder": lad, "sweep": asdict(case.sweep)}
-    if hasattr(case.ladder, "digest"):
-        # a learned ladder: the trained weights are part of what the results depend on
+    if isinstance(case.ladder, LearnedLadder):
+        # the trained weights are part of what the results depend on
         d = {**d, "models": case.ladder.digest()}
     return d
 

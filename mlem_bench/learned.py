@@ -378,12 +378,10 @@ def train_family(ladder, force=False, log=print):
         want = ladder.training_config(level)
         if f.is_file() and not force:
             ck = torch.load(f, map_location="cpu", weights_only=True)
-            if ck.get("config") == want:
-                meta[level] = ck["meta"]
-                log(f"level {level} (width {want['width']}): trained already, kept")
-                continue
-            raise LadderError(f"{f} was trained with a different configuration than [ladder] asks for; "
-                              f"pass --force to retrain, or point [ladder].checkpoints elsewhere")
+            ladder._check(level, ck.get("config"), f.name)      # names the field that differs
+            meta[level] = ck["meta"]
+            log(f"level {level} (width {want['width']}): trained already, kept")
+            continue
         bar = tqdm(total=ladder.train_steps, desc=f"level {level} width {want['width']}", unit="step",
                    leave=False, dynamic_ncols=True)
 
@@ -425,13 +423,11 @@ def train_family(ladder, force=False, log=print):
     log(f"measured gamma {g:.2f} [{lo:.2f}, {hi:.2f}] from eps_l = {', '.join(f'{e:.3g}' for e in eps[1:])}")
     return fam
 
-
 def describe_family(ladder):
     """One row per level: width, parameters, multiply-adds, eval time, held-out loss, eps_l."""
     return [{"level": r["level"], "width": r["width"], "params": r["params"], "macs": r["macs"],
              "eval_ns": r.get("eval_ns"), "train_s": r["train_s"], "heldout_loss": r["heldout_loss"], "eps": r["eps"]}
             for r in ladder.family["levels"]]
-
 
 
 def synthetic_twin(case):

@@ -58,7 +58,7 @@ def write_tables(out, rows, plans, cases):
     _save_table(floors, out, "floors")
     _save_table(learned, out, "learned")
     skipped = pd.DataFrame([{"case": c.name, **r} for c in cases for r in plans[c.name].get("skipped", [])],
-                           columns=["case", "method", "eps_target", "why"])
+                           columns=SKIPPED_COLUMNS)
     _save_table(skipped, out, "skipped")
     render_report(out)
     return results, levels
@@ -66,6 +66,7 @@ def write_tables(out, rows, plans, cases):
 
 LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns", "train_steps", "train_s",
                    "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi"]
+SKIPPED_COLUMNS = ["case", "method", "eps_target", "why"]
 
 
 def _windows(out):
@@ -367,7 +368,7 @@ def report_blocks(results, levels, floors, windows, learned=None, skipped=None):
         blocks += [("h2", "Targets not configured"),
                    ("p", "Target errors a method could not be tuned for (the ladder's finest level is too "
                          "biased); its frontier stops above them."),
-                   ("table", skipped[["case", "method", "eps_target", "why"]])]
+                   ("table", skipped[SKIPPED_COLUMNS])]
     blocks += [("h2", "Files"),
                ("p", "results.csv/.parquet (one row per run), levels.csv/.parquet, floors.csv/.parquet, "
                      "learned.csv/.parquet (learned ladders), skipped.csv/.parquet, "
@@ -418,7 +419,7 @@ def render_report(out):
     out = Path(out)
     results, levels, floors, windows = load_tables(out)
     blocks, t = report_blocks(results, levels, floors, windows, load_optional(out, "learned", LEARNED_COLUMNS),
-                              load_optional(out, "skipped", ["case", "method", "eps_target", "why"]))
+                              load_optional(out, "skipped", SKIPPED_COLUMNS))
     points, rates = t["points"], t["rates"]
     atomic_write(out / "work_precision.png", lambda p: plot_frontiers(points, rates, p))
     atomic_write(out / "regimes.png", lambda p: plot_regimes(rates, p))

@@ -374,22 +374,26 @@ def configurations(spec, gamma):
     return out
 
 
-def _fid_reference(spec, out, device, log):
-    """(Inception network, data feature mean, covariance root, weights digest), or None when
-    [metrics].inception_weights is not set. The data statistics use all [data].n_images
-    images and are kept in out/fid_data.npz, keyed by the weights and the data table."""
+def _fid_scorer(spec, out, device, log):
+    """(fid_of(images), weights digest), or None when [metrics].inception_weights is not set.
+    The data statistics use all [data].n_images images and are kept in out/fid_data.npz,
+    keyed by the weights and the data table."""
     w = spec["metrics"]["inception_weights"]
     if w is None:
         return None
-    from .fid import gaussian_stats, inception_features, load_inception, psd_root, weights_digest
+    from .fid import fid, gaussian_stats, inception_features, load_inception, psd_root, weights_digest
     digest = weights_digest(w)
     net = load_inception(w, device)
+
+    def scorer(mu, root):
+        return (lambda x: fid(inception_features(net, x), mu, root)), digest
+
     key = json.dumps({"weights": digest, "data": spec["data"]}, sort_keys=True)
     cache = Path(out) / "fid_data.npz"
     if cache.is_file():
         z = np.load(cache)
         if str(z["key"]) == key:
-            return net, z["mu"], z["root"], digest
+            return scorer(z["mu"], z["root"])
     data = dataset(spec)
     t0 = time.perf_counter()
     mu, cov = gaussian_stats(inception_features(net, data))
@@ -401,7 +405,7 @@ def _fid_reference(spec, out, device, log):
             np.savez(fh, key=key, mu=mu, root=root)
 
     atomic_write(cache, write)
-    return net, mu, root, digest
+    return scorer(mu, root)
 
 
 def run_samples(spec, out, device="cpu", log=print, compile=False):
@@ -426,14 +430,14 @@ def run_samples(spec, out, device="cpu", log=print, compile=False):
         atomic_write(ref_path, lambda p: torch.save(ref, p))
     data = dataset(spec, limit=s["n_samples"])
     data = data.reshape(len(data), -1)
-    fid = _fid_reference(spec, out, device, log)
+    fid_of, fid_digest = _fid_scorer(spec, out, device, log) or (None, None)
     lad.warm_up(x0)
     rows = []
     for i, cfg in enumerate(configurations(spec, gamma)):
         f = cells / f"c{i:03d}.json"
         if f.is_file():
             row = json.loads(f.read_text())
-            if fid is None or row.get("fid_weights") == fid[3]:
+            if fid_of is None or row.get("fid_weights") == fid_digest:
                 rows.append(row)
                 continue
         _sync(device)
@@ -452,14 +456,12 @@ def run_samples(spec, out, device="cpu", log=print, compile=False):
                "top_evals": float(evals[lad.L]), "evals": [float(e) for e in evals[1:]],
                "sq_batches": [float(sq[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])],
                "batch_sizes": [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])]}
-        if fid is not None:
-            from .fid import fid as fid_of, inception_features
-            row["fid"] = fid_of(inception_features(fid[0], x), fid[1], fid[2])
-            row["fid_weights"] = fid[3]
+        if fid_of is not None:
+            row["fid"], row["fid_weights"] = fid_of(x), fid_digest
         _write_json(f, row)
         rows.append(row)
         log(f"{cfg['method']:6s} {cfg['knob']:12s} {cfg['n_steps']:4d} steps: error {row['error']:.4g}, "
-            + (f"FID {row['fid']:.4g}, " if fid is not None else "")
+            + (f"FID {row['fid']:.4g}, " if fid_of is not None else "")
             + f"{flops / 1e9:.3g} GFLOP per image, {wall:.2f}s")
     table = pd.DataFrame(rows)
     atomic_write(out / "results.csv", lambda p: table.drop(columns=["sq_batches", "batch_sizes"]).to_csv(p, index=False))
