@@ -24,9 +24,11 @@ run: $(STAMP)
 	$(BIN)/mlem-bench train
 	$(BIN)/mlem-bench run --out $(OUT) --resume
 
-# pytest and the quick asv pass run side by side (two cores; each asv benchmark is a fresh
-# process that spends most of its time compiling); both must pass.
+# The import-layer contract (pyproject.toml), then pytest and the quick asv pass side by
+# side (two cores; each asv benchmark is a fresh process that spends most of its time
+# compiling); all must pass.
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/asv check --python=same
 	$(BIN)/asv machine --yes >/dev/null
 	@mkdir -p .asv

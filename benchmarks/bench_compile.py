@@ -4,7 +4,7 @@
 def timeraw_compile_em_ou():
     return """
 from mlem_bench.problems import OrnsteinUhlenbeck
-from mlem_bench.solve import solve
+from mlem_bench.numerics.solve import solve
 solve(OrnsteinUhlenbeck(1), None, "em", 0, 8, 4, 0)
 """
 

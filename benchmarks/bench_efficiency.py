@@ -6,11 +6,11 @@ a regression in the method or the tuner shows in asv history like a regression i
 
 import tempfile
 
-from mlem_bench.analysis import fit_rates, pooled, speedups
-from mlem_bench.experiment import run_sweep
-from mlem_bench.ladders import SyntheticLadder
+from mlem_bench.analysis.rates import fit_rates, pooled, speedups
+from mlem_bench.sweep.driver import run_sweep
+from mlem_bench.ladders.synthetic import SyntheticLadder
 from mlem_bench.problems import OrnsteinUhlenbeck
-from mlem_bench.spec import Case, Sweep
+from mlem_bench.sweep.spec import Case, Sweep
 
 
 class EfficiencyOU:
@@ -20,7 +20,7 @@ class EfficiencyOU:
         case = Case("ou-2d-g2.5-small", OrnsteinUhlenbeck(2), SyntheticLadder(gamma=2.5, levels=12, eps1=1.0),
                     Sweep(eps=[0.05, 0.025, 0.0125, 0.00625, 0.003125], n_paths=500, pilot_paths=200))
         with tempfile.TemporaryDirectory() as d:
-            results, _ = run_sweep([case], d, progress=False)
+            results = run_sweep([case], d, progress=False)["results"]
         return pooled(results)
 
     def track_em_slope(self, results):

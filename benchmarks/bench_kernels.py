@@ -1,9 +1,9 @@
 """Wall-clock time of the EM and ML-EM kernels (compilation happens in setup, never timed)."""
 import numpy as np
 
-from mlem_bench.ladders import SyntheticLadder
+from mlem_bench.ladders.synthetic import SyntheticLadder
 from mlem_bench.problems import GaussianMixtureReverse, OrnsteinUhlenbeck
-from mlem_bench.solve import solve
+from mlem_bench.numerics.solve import solve
 
 LEVEL = 6
 

@@ -5,23 +5,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from .spec import SpecError
+from .errors import SpecError
 
-DEFAULT_PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+SUITE = Path(__file__).resolve().parent / "suite"     # the default suite, shipped as package data
 
 
 def default_specs():
-    """Every case in problems/ (next to the package, else in the working directory)."""
-    for d in (DEFAULT_PROBLEMS, Path.cwd() / "problems"):
-        specs = sorted(d.glob("*.toml"))
-        if specs:
-            return specs
-    raise SpecError("no SPEC given and no problems/*.toml found; pass spec files explicitly")
+    """Every case of the default suite (mlem_bench/suite/*.toml, installed with the package)."""
+    specs = sorted(SUITE.glob("*.toml"))
+    if not specs:
+        raise SpecError(f"no SPEC given and no default suite in {SUITE}; pass spec files explicitly")
+    return specs
 
 
-def _load_cases(specs, paths=None):
+def load_cases(specs, paths=None):
     """Validate every spec before computing anything; `paths` overrides [sweep].n_paths."""
-    from .spec import load_doc, parse_case
+    from .sweep.spec import load_doc, parse_case
     cases = []
     for s in specs:
         d = load_doc(s)
@@ -32,11 +31,12 @@ def _load_cases(specs, paths=None):
 
 
 def cmd_train(args):
-    from .learned import LearnedLadder, describe_family, train_family
-
     import pandas as pd
 
-    cases = [c for c in _load_cases(args.spec or default_specs()) if isinstance(c.ladder, LearnedLadder)]
+    from .ladders.learned import LearnedLadder, describe_family
+    from .nets.score_mlp import train_family
+
+    cases = [c for c in load_cases(args.spec or default_specs()) if isinstance(c.ladder, LearnedLadder)]
     if not cases and args.spec:
         raise SpecError("none of the given specs has a [ladder] of kind 'learned'; nothing to train")
     for c in cases:
@@ -48,14 +48,14 @@ def cmd_train(args):
 
 
 def cmd_run(args):
-    import pandas as pd
-
-    from .experiment import make_executor, run_sweep
-
-    from .learned import LearnedLadder, synthetic_twin
+    from .ladders.learned import LearnedLadder
+    from .report.render import render_report
+    from .sweep.driver import run_sweep
+    from .sweep.executors import make_executor
+    from .sweep.twins import synthetic_twin
 
     cases = []
-    for c in _load_cases(args.spec or default_specs(), args.paths):
+    for c in load_cases(args.spec or default_specs(), args.paths):
         cases.append(c)
         if isinstance(c.ladder, LearnedLadder):
             c.ladder.digest()                    # a learned ladder must be trained and match its spec
@@ -71,9 +71,7 @@ def cmd_run(args):
         return 130
     finally:
         executor.close()
-    # run_sweep has rendered the report; print its two headline tables
-    rates = pd.read_csv(Path(args.out) / "rates.csv")
-    speed = pd.read_csv(Path(args.out) / "speedup.csv")
+    rates, speed, _ = render_report(args.out)
     show = rates[rates.method.isin(["em", "mlem"])][["case", "method", "slope", "slope_lo", "slope_hi",
                                                       "theory_slope"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -85,37 +83,37 @@ def cmd_run(args):
 
 
 def cmd_unet(args):
-    from . import unet_track as ut
+    from .images import stages as image_stages
+    from .images.report import render_image_report
+    from .images.sampler import check_device
+    from .images.spec import load_spec
 
-    spec = ut.load_spec(args.spec)
-    ut.check_device(args.device)
+    spec = load_spec(args.spec)
+    check_device(args.device)
     out = Path(args.out)
     stages = ["train", "gamma", "sample", "report"] if args.stage == "all" else [args.stage]
     log = lambda m: print(m, flush=True)     # noqa: E731
     for st in stages:
         print(f"## unet {st}: {spec['name']} -> {out} ({args.device})", flush=True)
         if st == "train":
-            ut.train(spec, out, args.device, log, args.compile)
+            image_stages.train(spec, out, args.device, log, args.compile)
         elif st == "gamma":
-            ut.measure_gamma(spec, out, args.device, log, args.compile)
+            image_stages.measure_gamma(spec, out, args.device, log, args.compile)
         elif st == "sample":
-            ut.run_samples(spec, out, args.device, log, args.compile)
+            image_stages.run_samples(spec, out, args.device, log, args.compile)
         else:
-            sp = ut.report(out)
+            sp = render_image_report(out)
             print(sp.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
             print(f"wrote {out}/report.md, unet.png, grids.png")
     return 0
 
 
 def cmd_report(args):
-    from .report import render_report
+    from .report.render import render_report
     out = Path(args.dir)
     if not (out / "sweep.json").exists():
         raise SpecError(f"{out}: no sweep.json here; pass the --out folder of a finished `mlem-bench run`")
-    try:
-        render_report(out)
-    except FileNotFoundError as e:
-        raise SpecError(str(e)) from None
+    render_report(out)
     print(f"wrote {out}/report.md, report.html and figures")
     return 0
 
@@ -127,7 +125,7 @@ def cmd_bench(args):
     import numba
     import numpy
 
-    from .bench import run_all
+    from .perf.bench import run_all
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"numba {numba.__version__}, numpy {numpy.__version__}")
@@ -141,7 +139,7 @@ def cmd_peers(args):
     import numpy as np
     import pandas as pd
 
-    from .peers import compare
+    from .perf.peers import compare
     from .problems import OrnsteinUhlenbeck
 
     n_paths, n_steps = (200, 64) if args.quick else (10_000, 1024)
@@ -159,7 +157,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="mlem-bench", description="Multilevel Euler-Maruyama benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run benchmark cases and write results, rates, report and plot")
-    run.add_argument("spec", nargs="*", help="case files (default: every problems/*.toml)")
+    run.add_argument("spec", nargs="*", help="case files (default: the suite shipped in mlem_bench/suite/*.toml)")
     run.add_argument("--out", default="results", help="output folder (default: results)")
     run.add_argument("--paths", type=int, default=None, help="override [sweep].n_paths of every case")
     run.add_argument("--resume", action="store_true",
@@ -169,7 +167,7 @@ def main(argv=None):
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
     train = sub.add_parser("train", help="train the score networks of every learned ladder (resumes; keeps trained levels)")
-    train.add_argument("spec", nargs="*", help="case files (default: every problems/*.toml with a learned ladder)")
+    train.add_argument("spec", nargs="*", help="case files (default: the suite's cases with a learned ladder)")
     train.add_argument("--force", action="store_true", help="retrain levels whose checkpoints exist")
     train.set_defaults(func=cmd_train)
     un = sub.add_parser("unet", help="UNet track: train a ladder on images, measure gamma, sample, report")

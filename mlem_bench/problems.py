@@ -6,25 +6,16 @@ drift and diffusion as jitted functions ``drift(t, x, params, out)`` and
 ``diffusion(t, params) -> float``, initial states, a terminal reference on the same
 Brownian path, and closed-form terminal moments where they exist.
 """
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.linalg
 import scipy.special
 from numba import njit
 
-from .brownian import depth_of
-from .rng import STREAM_BROWNIAN, STREAM_EXACT, STREAM_INITIAL, fill_normals, stream_key, stream_normals, stream_uniforms
-
-
-@dataclass
-class Reference:
-    """Terminal states of the reference solution and an estimate of its own RMS error."""
-
-    x: np.ndarray
-    own_error: float
-    n_steps: int
-    kind: str
+from .numerics import vp
+from .numerics.brownian import depth_of
+from .numerics.rng import (STREAM_BROWNIAN, STREAM_EXACT, STREAM_INITIAL, STREAM_PAIR_OFFSET, fill_normals,
+                           stream_key, stream_normals, stream_uniforms)
+from .numerics.solve import Reference, fine_grid_reference
 
 
 class Problem:
@@ -45,13 +36,9 @@ class Problem:
         raise NotImplementedError(f"{type(self).__name__} has no closed-form terminal law")
 
     def reference(self, seed, n_paths, n_steps):
-        """Exact-drift EM on n_steps (and on n_steps/2 to estimate its own error)."""
-        from .solve import solve
-        fine = solve(self, None, "em", 0, n_steps, n_paths, seed)
-        half = solve(self, None, "em", 0, n_steps // 2, n_paths, seed)
-        # strong order 1: |X_N - X_{N/2}| estimates the error of X_N
-        own = float(np.sqrt(np.mean(np.sum((fine.x - half.x) ** 2, axis=1))))
-        return Reference(fine.x, own, n_steps, "fine-grid exact drift")
+        """Terminal states on the paths of `seed` to compare with (default: exact-drift EM
+        on n_steps, its own error estimated from n_steps / 2)."""
+        return fine_grid_reference(self, seed, n_paths, n_steps)
 
 
 def _vec(value, dim, name):
@@ -187,11 +174,7 @@ class OrnsteinUhlenbeck(Problem):
 
 # --- Reverse VP diffusion of a Gaussian mixture ------------------------------------
 # params layout: [beta_min, beta_max, t_min, ode(0/1), K, w(K), var(K), means(K*d)]
-
-@njit
-def _vp_alpha(t, bmin, bmax):
-    return np.exp(-0.5 * (bmin * t + 0.5 * (bmax - bmin) * t * t))
-
+# (numerics.learned_kernel reads beta_min, beta_max and ode from the same places)
 
 @njit(cache=True)
 def gmm_score(t, x, p, out):
@@ -202,7 +185,7 @@ def gmm_score(t, x, p, out):
     """
     bmin, bmax, K = p[0], p[1], int(p[4])
     d = x.shape[0]
-    a = _vp_alpha(t, bmin, bmax)
+    a = vp.alpha(t, bmin, bmax)
     w0, v0, m0 = 5, 5 + K, 5 + 2 * K
     for c in range(d):
         out[c] = 0.0
@@ -233,18 +216,18 @@ def gmm_score(t, x, p, out):
 def gmm_reverse_drift(s, y, p, out):
     # solver time s in [0, 1 - t_min] runs diffusion time t = 1 - s backwards
     t = 1.0 - s
-    beta = p[0] + (p[1] - p[0]) * t
+    b = vp.beta(t, p[0], p[1])
     gmm_score(t, y, p, out)
     k = 0.5 if p[3] > 0 else 1.0
     for c in range(y.shape[0]):
-        out[c] = beta * (0.5 * y[c] + k * out[c])
+        out[c] = vp.reverse_drift(b, y[c], out[c], k)
 
 
 @njit(cache=True)
 def gmm_reverse_diffusion(s, p):
     if p[3] > 0:
         return 0.0
-    return np.sqrt(p[0] + (p[1] - p[0]) * (1.0 - s))
+    return np.sqrt(vp.beta(1.0 - s, p[0], p[1]))
 
 
 class GaussianMixtureReverse(Problem):
@@ -256,7 +239,8 @@ class GaussianMixtureReverse(Problem):
     dY = beta (Y/2 + score/2) ds. Y_0 ~ p_1 exactly; Y at s = 1 - t_min has law p_{t_min}.
     """
 
-    def __init__(self, weights, means, variances, beta_min=0.1, beta_max=20.0, t_min=1e-3, ode=False):
+    def __init__(self, weights, means, variances, beta_min=vp.BETA_MIN, beta_max=vp.BETA_MAX, t_min=vp.T_MIN,
+                 ode=False):
         w = np.asarray(weights, dtype=float)
         mu = np.asarray(means, dtype=float)
         v = np.asarray(variances, dtype=float)
@@ -284,7 +268,7 @@ class GaussianMixtureReverse(Problem):
         self.min_steps = max(8, int(2 ** np.ceil(np.log2(self.beta_max))))
 
     def alpha(self, t):
-        return float(_vp_alpha(t, self.beta_min, self.beta_max))
+        return float(vp.alpha(t, self.beta_min, self.beta_max))
 
     def marginal(self, t):
         """(weights, means, variances) of p_t."""
@@ -312,7 +296,7 @@ class GaussianMixtureReverse(Problem):
         w, m, v = self.marginal(t)
         u = stream_uniforms(seed, stream, n_paths, 1, path_offset)[:, 0]
         comp = np.minimum(np.searchsorted(np.cumsum(w), u, side="right"), w.size - 1)
-        z = stream_normals(seed, stream + 1000, n_paths, self.dim, path_offset)
+        z = stream_normals(seed, stream + STREAM_PAIR_OFFSET, n_paths, self.dim, path_offset)
         return m[comp] + np.sqrt(v[comp])[:, None] * z
 
     def initial_states(self, seed, n_paths, path_offset=0):

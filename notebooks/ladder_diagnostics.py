@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -23,9 +25,12 @@
 # %%
 import matplotlib.pyplot as plt
 
-from mlem_bench.report import notebook_tables
+from mlem_bench.report.render import notebook_tables
 
-folder, results, points, rates, speed, levels, gammas, floors = notebook_tables()
+# without MLEM_RESULTS the tests' small sweep runs first
+t = notebook_tables(small_spec="../tests/data/tiny-sweep.toml")
+results, points, rates, speed, levels, gammas, floors = (t.results, t.points, t.rates, t.speedups,
+                                                         t.levels, t.gammas, t.floors)
 gammas
 
 # %%

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -22,10 +24,14 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mlem_bench.analysis import frontier
-from mlem_bench.report import STYLE, notebook_tables
+from mlem_bench.analysis.rates import frontier
+from mlem_bench.report.figures import STYLE
+from mlem_bench.report.render import notebook_tables
 
-folder, results, points, rates, speed, levels, gammas, floors = notebook_tables()
+# without MLEM_RESULTS the tests' small sweep runs first
+t = notebook_tables(small_spec="../tests/data/tiny-sweep.toml")
+results, points, rates, speed, levels, gammas, floors = (t.results, t.points, t.rates, t.speedups,
+                                                         t.levels, t.gammas, t.floors)
 rates[rates.method.isin(["em", "mlem"])][["case", "method", "slope", "slope_lo", "slope_hi", "theory_slope"]]
 
 # %%

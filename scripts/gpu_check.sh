@@ -15,7 +15,7 @@ if [[ "${1:-}" == "--toy" ]]; then
     shift
     SPEC=tests/data/tiny-unet.toml DEVICE=cpu LIMIT=600
 else
-    SPEC=problems/unet/gpu-check.toml DEVICE=cuda LIMIT=540
+    SPEC=mlem_bench/suite/unet/gpu-check.toml DEVICE=cuda LIMIT=540
     "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_check: torch sees no CUDA device (--toy runs on the CPU)')"
 fi
 OUT=${1:-${OUT:-gpu-check}}

@@ -1,8 +1,8 @@
 """Plain NumPy re-implementations used to check the Numba kernels (independent code)."""
 import numpy as np
 
-from mlem_bench.ladders import MAX_LEVELS
-from mlem_bench.rng import STREAM_BERNOULLI, stream_uniforms
+from mlem_bench.numerics.drift import MAX_LEVELS
+from mlem_bench.numerics.rng import STREAM_BERNOULLI, stream_uniforms
 
 
 def ou_drift(problem, t, x):

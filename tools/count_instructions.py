@@ -35,9 +35,9 @@ def _shim(folder):
 def measure(shim, n_paths=2000, n_steps=64, level=6):
     import numpy as np
 
-    from mlem_bench.ladders import SyntheticLadder
+    from mlem_bench.ladders.synthetic import SyntheticLadder
     from mlem_bench.problems import OrnsteinUhlenbeck
-    from mlem_bench.solve import solve
+    from mlem_bench.numerics.solve import solve
     p = OrnsteinUhlenbeck(2)
     lad = SyntheticLadder(gamma=2.5, levels=level, eps1=1.0)
     probs = np.full(level + 1, 0.3)

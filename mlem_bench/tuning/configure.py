@@ -1,0 +1,136 @@
+"""Choose (top level k, step h, probabilities p_l) for a target strong error eps.
+
+Error model (every constant measured by `calibrate.calibrate` on a pilot run):
+
+    e_h = c_h * h                        EM discretisation with the exact drift
+    e_b = b_k                            drift approximation: RMS |X_T(f^k) - X_T(f)|
+    e_v^2 = c_v * T * h * sum_{l=2..k} delta_l^2 (1/p_l - 1)      ML-EM randomisation
+    error^2 = e_h^2 + e_b^2 + e_v^2      (the three sources are treated as uncorrelated)
+
+Error budget (explicit and fixed, so a target eps means the same thing everywhere):
+
+* EM:     e_h^2 <= split eps^2 and e_b^2 <= (1 - split) eps^2 (default split 1/2).
+* ML-EM:  a share `var_share` (default 1/2) of eps^2 goes to the randomisation,
+          e_v^2 <= var_share eps^2, the rest to the bias split equally:
+          e_h^2, e_b^2 <= (1 - var_share) eps^2 / 2.
+
+EM takes the largest dyadic h and the cheapest level that meet their budgets. ML-EM
+takes the cheapest level meeting e_b, then for h among the largest allowed by e_h and
+up to `max_refine` halvings of it, water-fills the probabilities for e_v and keeps the
+h of least expected cost (for gamma > 2 smaller steps unsaturate levels and may pay).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import TuningError
+
+P_MIN = 1e-6  # floor on p_l: a level whose difference vanishes still needs p > 0
+
+
+@dataclass
+class Config:
+    """One tuned configuration of a solver (the arguments of `solve` plus predictions)."""
+
+    method: str              # solver: "em", "mlem", "schedule" or "stitch"
+    level: int
+    n_steps: int
+    probs: np.ndarray        # indexed by level; all ones for EM
+    predicted_cost: float
+    predicted_error: float
+    share: int = 1           # ML-EM paths per Bernoulli pattern
+    switch_step: int = 0     # stitch: steps on level 1 before switching to `level`
+
+
+def pow2_at_least(x):
+    return int(2 ** max(0, int(np.ceil(np.log2(max(x, 1.0)) - 1e-12))))
+
+
+def waterfill(delta, pair_cost, budget):
+    """Probabilities minimising sum p_l C_l subject to sum delta_l^2 (1/p_l - 1) <= budget.
+
+    p_l = min(1, lambda delta_l / sqrt(C_l)); saturated levels (p = 1) add no variance
+    and are removed from the budget equation before lambda is recomputed.
+    """
+    delta = np.asarray(delta, dtype=float)
+    C = np.asarray(pair_cost, dtype=float)
+    p = np.ones_like(delta)
+    if delta.size == 0 or budget <= 0:
+        return p
+    sat = np.zeros(delta.size, dtype=bool)
+    for _ in range(delta.size + 1):
+        free = ~sat
+        a = np.sum(delta[free] * np.sqrt(C[free]))
+        if a == 0:
+            p[free] = P_MIN
+            break
+        lam = a / (budget + np.sum(delta[free] ** 2))
+        p = np.minimum(1.0, lam * delta / np.sqrt(C))
+        p[sat] = 1.0
+        new = free & (p >= 1.0)
+        if not new.any():
+            break
+        sat |= new
+    return np.maximum(p, P_MIN)
+
+
+def level_for(model, ladder, bias_budget, eps):
+    ok = np.flatnonzero(model.bias[1:] <= bias_budget)
+    if ok.size == 0:
+        raise TuningError(f"target eps={eps:g} needs a drift bias <= {bias_budget:.3g} but the finest of the "
+                          f"ladder's {ladder.levels} levels has {model.bias[-1]:.3g}; add levels or raise the smallest eps")
+    return int(ok[0] + 1)
+
+
+def steps_for(model, h_budget):
+    return max(model.min_steps, pow2_at_least(model.c_h * model.T / h_budget))
+
+
+def tune_em(model, ladder, eps, split=0.5, level=None):
+    """EM: e_h^2 <= split eps^2 and e_b^2 <= (1 - split) eps^2.
+
+    level: use this level instead of the cheapest that meets the bias budget (the
+    fixed-level baselines); its whole remaining budget then goes to e_h when possible.
+    """
+    if not 0 < split < 1:
+        raise ValueError(f"split must be in (0, 1) (got {split})")
+    if level is None:
+        k = level_for(model, ladder, np.sqrt(1 - split) * eps, eps)
+        h_budget = np.sqrt(split) * eps
+    else:
+        k = int(level)
+        rest = eps ** 2 - model.bias[k] ** 2
+        h_budget = np.sqrt(rest) if rest > split * eps ** 2 else np.sqrt(split) * eps
+    n = steps_for(model, h_budget)
+    pred_err = np.hypot(model.c_h * model.T / n, model.bias[k])
+    return Config("em", k, n, np.ones(ladder.levels + 1), float(n * ladder.cost[k]), float(pred_err))
+
+
+def mlem_step_cost(ladder, k, probs):
+    """Expected counted cost of one ML-EM step, as the tuner models it (an upper bound:
+    the kernel evaluates a level needed twice in one step only once)."""
+    c = ladder.cost
+    return c[1] + float(np.sum(probs[2:k + 1] * (c[2:k + 1] + c[1:k])))
+
+
+def tune_mlem(model, ladder, eps, var_share=0.5, max_refine=6):
+    """ML-EM: bias within sqrt(1 - var_share) eps, randomisation within sqrt(var_share) eps."""
+    if not 0 < var_share < 1:
+        raise ValueError(f"var_share must be in (0, 1) (got {var_share})")
+    share = np.sqrt((1 - var_share) / 2) * eps
+    k = level_for(model, ladder, share, eps)
+    n_min = steps_for(model, share)
+    c = ladder.cost
+    best = None
+    for j in range(max_refine + 1):
+        n = n_min * 2 ** j
+        h = model.T / n
+        budget = var_share * eps ** 2 / (model.c_v * model.T * h)
+        probs = np.ones(ladder.levels + 1)
+        probs[2:k + 1] = waterfill(model.delta[2:k + 1], c[2:k + 1] + c[1:k], budget)
+        cost = n * mlem_step_cost(ladder, k, probs)
+        if best is None or cost < best.predicted_cost:
+            var = model.c_v * model.T * h * np.sum(model.delta[2:k + 1] ** 2 * (1 / probs[2:k + 1] - 1))
+            pred = np.sqrt((model.c_h * h) ** 2 + model.bias[k] ** 2 + var)
+            best = Config("mlem", k, n, probs, float(cost), float(pred))
+    return best

@@ -1,0 +1,202 @@
+"""UNet track on the CPU: the GPU check script at toy size; a tiny ladder trains and its
+FLOPs grow as its widths say; the shared-pattern ML-EM sampler is unbiased for the top level
+and is EM when every p = 1; methods share their noise; the networks compile as one graph;
+FID with local weights; the image loader and the stand-in; resume; bad specs."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the UNet track needs the 'learned' extra (torch==2.13.0)")
+
+from helpers import ROOT  # noqa: E402
+from helpers import run_cli  # noqa: E402
+
+from mlem_bench.sweep.spec import SpecError  # noqa: E402
+
+TINY = ROOT / "tests" / "data" / "tiny-unet.toml"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The GPU check script at toy size on the CPU (the tiny spec, end to end through the
+    CLI): (spec, out folder, its output). Run as users run it, so the script cannot rot."""
+    from mlem_bench.images.spec import load_spec
+    out = tmp_path_factory.mktemp("unet") / "out"
+    env = {**os.environ, "PYTHON": sys.executable}
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--toy", str(out)], env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "gpu_check: done" in r.stdout and (out / "report.md").is_file()
+    return load_spec(TINY), out, r.stdout
+
+
+def test_ladder_trains_and_flops_grow_with_width(tiny):
+    spec, out, _ = tiny
+    metas = [torch.load(out / "models" / f"level-{l:02d}.pt", weights_only=False)["meta"] for l in (1, 2, 3, 4)]
+    for m in metas:
+        assert m["loss_last"] < m["loss_first"], m
+    flops = [m["flops"] for m in metas]
+    # widths double level to level: the 3x3 convolutions grow with width^2, the image-side
+    # input and output convolutions with width, so each ratio lies between 3 and 4
+    ratios = np.array(flops[1:]) / np.array(flops[:-1])
+    assert np.all((ratios > 3) & (ratios <= 4)), ratios
+
+
+def _ladder(bases=(2, 4, 8), res=8):
+    from mlem_bench.nets.unet import build_unet, count_flops
+    from mlem_bench.images.sampler import Ladder
+    torch.manual_seed(0)
+    models = [build_unet(b).eval() for b in bases]
+    return Ladder(models, [count_flops(m, res) for m in models])
+
+
+def test_mlem_estimator_is_unbiased_for_the_top_level():
+    from mlem_bench.images.sampler import mlem_drift
+    lad = _ladder()
+    y = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    F = {l: lad.drift(l, 0.4, y).double() for l in (1, 2, 3)}
+    probs = np.array([1.0, 1.0, 0.5, 0.25])
+    rng = np.random.default_rng(0)
+    n = 20_000
+    draws = torch.stack([mlem_drift(F.get, probs, rng.random(4), 3) for _ in range(n)])
+    mean, se = draws.mean(0), draws.std(0) / np.sqrt(n)
+    z = ((mean - F[3]) / se).abs().max().item()
+    # 384 components: 5 standard errors bounds them all with false-alarm probability < 2e-4
+    assert z < 5, z
+    assert (se > 0).all()
+
+
+def test_mlem_with_every_p_one_is_em_exactly():
+    from mlem_bench.images.sampler import initial_noise, sample
+    lad = _ladder()
+    x0 = initial_noise(0, 4, 3, 8, "cpu")
+    em, f_em, _ = sample(lad, "em", 32, x0, 64, 3)
+    ml, f_ml, ev = sample(lad, "mlem", 32, x0, 64, 3, probs=np.ones(4))
+    assert torch.equal(em, ml) and f_em == f_ml
+    assert list(ev[1:]) == [0, 0, 32]
+
+
+def test_methods_see_the_same_noise(monkeypatch):
+    """Changing the method (or the step count) changes only the drift: with the drift set to
+    zero and g = 1, every sampler ends at X_0 + W_T, the same initial noise plus the same
+    Brownian path (fine increments on the reference grid, summed over each coarse step)."""
+    from mlem_bench.images import sampler
+    from mlem_bench.numerics.vp import T_MIN
+    lad = sampler.Ladder([torch.nn.Identity()] * 3, [1.0, 2.0, 4.0])
+    lad.drift = lambda level, s, y: torch.zeros_like(y)
+    monkeypatch.setattr(sampler, "vp_coefficients", lambda t: (1.0, 0.0, 1.0))
+    x0 = sampler.initial_noise(0, 4, 3, 8, "cpu")
+    ref = sampler.sample(lad, "em", 128, x0, 128, 5)[0]
+    for method, n, kw in [("em", 32, {}), ("mlem", 64, {"probs": np.array([1, 1, 0.5, 0.3])}),
+                          ("stitch", 32, {"switch_step": 16})]:
+        x = sampler.sample(lad, method, n, x0, 128, 5, **kw)[0]
+        # equal up to float32 summation order (16 or 2 fine increments per step)
+        assert torch.allclose(x, ref, atol=1e-5), (method, (x - ref).abs().max())
+    w = (ref - x0).flatten()
+    assert abs(w.std().item() - (1 - T_MIN) ** 0.5) < 0.15     # W_T ~ N(0, T), 192 values
+    assert not torch.allclose(sampler.sample(lad, "em", 32, x0, 128, 6)[0], ref, atol=1e-2)
+
+
+def test_unet_compiles_as_one_graph():
+    """torch.compile can capture the whole network (no graph breaks), so --compile runs it
+    as one fused graph on a GPU; traced and eager outputs agree."""
+    from mlem_bench.nets.unet import build_unet
+    torch.manual_seed(0)
+    m = build_unet(4).eval()
+    y, t = torch.randn(2, 3, 8, 8), torch.full((2,), 0.3)
+    ex = torch._dynamo.explain(m)(y, t)
+    assert ex.graph_count == 1 and ex.graph_break_count == 0, ex.break_reasons
+    with torch.no_grad():
+        assert torch.allclose(torch.compile(m, backend="aot_eager")(y, t), m(y, t), atol=1e-6)
+
+
+def test_report_and_resume(tiny):
+    import pandas as pd
+    spec, out, first = tiny
+    res = pd.read_csv(out / "results.csv")
+    assert set(res.method) == {"em", "mlem", "stitch"} and np.all(np.isfinite(res.error))
+    assert (out / "grids.png").stat().st_size > 0 and "Speed-up of ML-EM" in (out / "report.md").read_text()
+    stamps = {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")}
+    assert "fid" not in res.columns and "no FID" in (out / "report.md").read_text()
+    assert set(pd.read_csv(out / "speedups.csv").cost) == {"flops", "wall_s"}
+    r = run_cli(["unet", "all", str(TINY), "--out", str(out)], out.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("trained already, kept") == 4
+    assert {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")} == stamps
+
+
+def test_fid_in_the_track(tiny, tmp_path, fid_weights, monkeypatch):
+    """Inception weights given in [metrics]: stored configurations without FID are sampled
+    again (models, gamma and reference kept), each gets an FID, the report shows it; a
+    second run recomputes nothing. Random weights: the plumbing, not the values, so the
+    network's input is 75 x 75 (its smallest) instead of 299 x 299, 16x less CPU time."""
+    import pandas as pd
+
+    from mlem_bench.images import fid
+    monkeypatch.setattr(fid, "RESOLUTION", 75)
+    spec, out, _ = tiny
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    fid_spec = tmp_path / "fid.toml"
+    fid_spec.write_text(TINY.read_text() + f'\n[metrics]\ninception_weights = "{fid_weights}"\n')
+    r = run_cli(["unet", "all", str(fid_spec), "--out", str(work)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("trained already, kept") == 4 and "FID statistics of 64 data images" in r.stdout
+    res = pd.read_csv(work / "results.csv")
+    assert len(res) == 6 and np.all(np.isfinite(res.fid)) and np.all(res.fid > 0)
+    assert "FID to data with the Inception weights given" in (work / "report.md").read_text()
+    stamps = {f: f.stat().st_mtime_ns for f in (work / "samples").glob("*")}
+    r = run_cli(["unet", "sample", str(fid_spec), "--out", str(work)], tmp_path)
+    assert r.returncode == 0 and "FID statistics" not in r.stdout, r.stderr
+    assert {f: f.stat().st_mtime_ns for f in (work / "samples").glob("*")} == stamps
+    fid_spec.write_text(TINY.read_text() + '\n[metrics]\ninception_weights = "nowhere.pth"\n')
+    r = run_cli(["unet", "all", str(fid_spec), "--out", str(tmp_path / "none")], tmp_path)
+    assert r.returncode == 2 and "[metrics].inception_weights: nowhere.pth is not a file" in r.stderr, r.stderr
+    assert not (tmp_path / "none").exists()
+
+
+def test_image_folder_loader(tmp_path):
+    from PIL import Image
+
+    from mlem_bench.images.data import load_folder, stand_in
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(rng.integers(0, 256, (50, 20, 3), dtype=np.uint8)).save(tmp_path / "b.jpg")
+    x = load_folder(tmp_path, 16)
+    assert x.shape == (2, 3, 16, 16) and x.dtype == np.float32 and -1 <= x.min() and x.max() <= 1
+    with pytest.raises(SpecError, match="is not a folder"):
+        load_folder(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SpecError, match="holds no .jpg"):
+        load_folder(empty)
+    (tmp_path / "c.png").write_bytes(b"not an image")
+    with pytest.raises(SpecError, match="cannot read image .*c.png"):
+        load_folder(tmp_path)
+    a, b = stand_in(6, 16, seed=2), stand_in(3, 16, seed=2)
+    assert np.array_equal(a[:3], b) and not np.array_equal(a[0], a[1])
+
+
+def test_bad_unet_specs(tmp_path):
+    from mlem_bench.images.spec import load_spec
+    base = TINY.read_text()
+    cases = [(base.replace("stand_in = true", 'stand_in = true\nfolder = "x"'), "exactly one"),
+             (base.replace("steps = [32, 64]", "steps = [8, 64]"), r"\[sampler\].steps must be >= 32"),
+             (base.replace("widths = [2, 4, 8, 16]", "widths = [4, 2]"), r"\[ladder\].widths"),
+             (base.replace("resolution = 8", "resolution = 7"), r"\[data\].resolution"),
+             (base + "\n[metric]\ninception_weights = 'x'\n", "unknown table or field 'metric'"),
+             (base + "\n[metrics]\ninception = 'x'\n", r"unknown field \[metrics\].inception")]
+    for text, match in cases:
+        p = tmp_path / "bad.toml"
+        p.write_text(text)
+        with pytest.raises(SpecError, match=match):
+            load_spec(p)
+    r = run_cli(["unet", "sample", str(TINY), "--out", str(tmp_path / "none")], tmp_path)
+    assert r.returncode == 2 and "no gamma.json; run `mlem-bench unet gamma" in r.stderr, r.stderr
+    r = run_cli(["unet", "gamma", str(TINY), "--out", str(tmp_path / "none")], tmp_path)
+    assert r.returncode == 2 and "missing checkpoint" in r.stderr and "unet train" in r.stderr, r.stderr

@@ -1,0 +1,169 @@
+"""Learned ladders: reproducible training, error falling with size, the Numba inference
+path against torch, the unbiased estimator, checkpoint errors, and the CLI end to end."""
+import shutil
+import tomllib
+
+import numpy as np
+import pytest
+
+from mlem_bench.sweep.spec import SpecError, parse_case
+
+torch = pytest.importorskip("torch", reason="learned ladders need the 'learned' extra (torch==2.13.0)")
+
+from helpers import ROOT  # noqa: E402
+from helpers import run_cli  # noqa: E402
+
+TINY = ROOT / "tests" / "data" / "tiny-learned.toml"
+
+
+def _doc(checkpoints, **ladder):
+    doc = tomllib.loads(TINY.read_text())
+    doc["ladder"]["checkpoints"] = str(checkpoints)
+    doc["ladder"].update(ladder)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory):
+    """The tiny family, trained once: (case, family dict)."""
+    from mlem_bench.nets.score_mlp import train_family
+    case = parse_case(_doc(tmp_path_factory.mktemp("learned") / "models"), "tiny")
+    fam = train_family(case.ladder, log=lambda m: None)
+    return case, fam
+
+
+def test_training_is_reproducible_bit_for_bit(family, tmp_path):
+    from mlem_bench.nets.score_mlp import load_level_model, train_level
+    case, _ = family
+    for level in (1, 3):
+        a = load_level_model(case.ladder, level).state_dict()
+        b, _, _ = train_level(case.ladder, level)
+        assert all(torch.equal(a[k], b[k]) for k in a), f"level {level} differs on retraining"
+
+
+def test_error_falls_with_size(family):
+    # measured along exact-drift trajectories, the error the drift estimator sees
+    _, fam = family
+    eps = [r["eps"] for r in fam["levels"]]
+    loss = [r["heldout_loss"] for r in fam["levels"]]
+    assert all(a > b for a, b in zip(eps, eps[1:])), eps
+    assert all(a > b for a, b in zip(loss, loss[1:])), loss
+    macs = [r["macs"] for r in fam["levels"]]
+    assert all(a < b for a, b in zip(macs, macs[1:]))
+    assert np.isfinite(fam["gamma"]) and fam["gamma_lo"] <= fam["gamma"] <= fam["gamma_hi"]
+
+
+def test_numba_inference_matches_torch(family):
+    from mlem_bench.nets.score_mlp import load_level_model
+    from mlem_bench.numerics.solve import evaluate_level
+    case, _ = family
+    p = case.problem
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, p.dim)) * 1.5
+    s = rng.uniform(0, p.T, size=64)           # solver time; diffusion time 1 - s
+    tau = 1.0 - s
+    for level in range(1, case.ladder.levels + 1):
+        model = load_level_model(case.ladder, level).double()
+        with torch.no_grad():
+            e = model(torch.from_numpy(x), torch.from_numpy(tau)).numpy()
+        alpha = np.exp(-0.5 * (p.beta_min * tau + 0.5 * (p.beta_max - p.beta_min) * tau ** 2))[:, None]
+        beta = (p.beta_min + (p.beta_max - p.beta_min) * tau)[:, None]
+        want = beta * (0.5 * x - e / np.sqrt(1 - alpha ** 2))
+        got = evaluate_level(p, case.ladder, level, s, x)
+        # float64 on both sides: agreement to round-off (a few ulps of the drift's size)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
+def test_mlem_estimator_unbiased_for_the_top_level(family):
+    from mlem_bench.numerics.solve import estimator_draws, evaluate_level
+    case, _ = family
+    L = case.ladder.levels
+    probs = np.array([1.0, 1.0, 0.4, 0.2])
+    x, s = np.array([0.3, -0.4]), 0.6
+    draws, _ = estimator_draws(case.problem, case.ladder, L, probs, s, x, 11, 40_000)
+    top = evaluate_level(case.problem, case.ladder, L, s, x)[0]
+    se = draws.std(axis=0, ddof=1) / np.sqrt(draws.shape[0])
+    # 4 standard errors per component: a false alarm has probability ~1e-4
+    assert np.all(np.abs(draws.mean(axis=0) - top) < 4 * se), (draws.mean(axis=0), top, se)
+    assert np.all(se > 0)
+
+
+def test_training_resumes_without_retraining(family, tmp_path):
+    from mlem_bench.nets.score_mlp import train_family
+    case, fam = family
+    files = sorted(case.ladder.path.glob("level-*.pt"))
+    stamps = [f.stat().st_mtime_ns for f in files]
+    msgs = []
+    again = train_family(case.ladder, log=msgs.append)
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    assert sum("kept" in m for m in msgs) == case.ladder.levels
+    assert [r["eps"] for r in again["levels"]] == [r["eps"] for r in fam["levels"]]
+
+
+def test_checkpoint_errors_name_the_field(family, tmp_path):
+    case, _ = family
+    models = case.ladder.path
+    # a checkpoint that does not match the spec
+    other = parse_case(_doc(models, widths=[2, 8, 16]), "tiny")
+    with pytest.raises(SpecError, match=r"\[ladder\]\.width.*--force"):
+        other.ladder.digest()
+    # a missing checkpoint folder
+    missing = parse_case(_doc(tmp_path / "nowhere"), "tiny")
+    with pytest.raises(SpecError, match=r"\[ladder\]\.checkpoints.*mlem-bench train"):
+        missing.ladder.digest()
+    # one level's file deleted
+    broken = tmp_path / "broken"
+    shutil.copytree(models, broken)
+    (broken / "level-02.pt").unlink()
+    with pytest.raises(SpecError, match="missing checkpoint .*level-02.pt"):
+        parse_case(_doc(broken), "tiny").ladder.arrays(2)
+    # a problem of another dimension pointed at these checkpoints
+    doc = _doc(models)
+    doc["problem"].update(dim=3, means=[[-1.0, 0.5, 0.0], [1.0, -0.5, 0.0]])
+    with pytest.raises(SpecError, match="dimension 2 but \\[problem\\].dim is 3"):
+        parse_case(doc, "tiny").ladder.digest()
+
+
+def test_learned_ladder_needs_a_mixture_problem():
+    doc = _doc("models/x")
+    doc["problem"] = {"family": "ou", "dim": 2}
+    with pytest.raises(SpecError, match="needs \\[problem\\].family gmm-sde or gmm-ode"):
+        parse_case(doc, "tiny")
+    with pytest.raises(SpecError, match=r"\[ladder\].widths must be at least 2 increasing"):
+        parse_case(_doc("models/x", widths=[8, 4]), "tiny")
+
+
+def test_cli_train_then_run_reports_the_ladder(family, tmp_path):
+    import pandas as pd
+    case, _ = family
+    spec = tmp_path / "tiny-learned.toml"
+    _write_spec(spec, _doc(case.ladder.path))
+    r = run_cli(["train", str(spec)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "trained already, kept" in r.stdout and "gamma" in r.stdout
+    out = tmp_path / "out"
+    r = run_cli(["run", str(spec), "--out", str(out), "--quiet"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = pd.read_csv(out / "results.csv")
+    assert set(res.method) == {"em", "mlem"} and np.all(np.isfinite(res.error))
+    report = (out / "report.md").read_text()
+    assert "## Learned ladders" in report and "width" in report
+    learned = pd.read_csv(out / "learned.csv")
+    assert list(learned.width) == [2, 8, 32]
+
+
+def _write_spec(path, doc):
+    lines = [f'name = "{doc["name"]}"']
+    for table in ("problem", "ladder", "sweep"):
+        lines.append(f"[{table}]")
+        for k, v in doc[table].items():
+            lines.append(f"{k} = {_toml(v)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _toml(v):
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml(e) for e in v) + "]"
+    return repr(v)
