@@ -66,7 +66,7 @@ def test_scaled_budget_in_the_checkpoints(tiny, tmp_path):
                                         r"\(\[ladder\].budget = 'scaled' there, 'fixed' in the spec\)"):
         train(fixed, work, log=lambda m: None)
     longer = {**spec, "ladder": {**spec["ladder"], "budget_cap": 8.0}}
-    with pytest.raises(SpecError, match=r"level-04.pt .*\[ladder\].budget_cap = 4 there, 8.0 in the spec"):
+    with pytest.raises(SpecError, match=r"level-01.pt .*\[ladder\].budget_cap = 4 there, 8.0 in the spec"):
         train(longer, work, log=lambda m: None)
 
 
