@@ -56,7 +56,7 @@ def test_good_spec_parses():
     ("sweep", "em_splits", [], "[sweep].em_splits"),
     ("sweep", "baselines", ["em", "t-stitch"], "unknown baseline 'em'"),
     ("sweep", "eps", [], "[sweep].eps"),
-    ("sweep", "batches", 6, "[sweep].batches"),
+    ("sweep", "batches", 11, "[sweep].batches"),      # n_paths = 10
     ("sweep", "n_seeds", 0, "[sweep].n_seeds"),
     ("sweep", "ref_factor", 12, "[sweep].ref_factor"),
 ])
