@@ -233,8 +233,9 @@ def test_memory_guard_refuses_before_any_work(tmp_path):
     r = run_cli(["run", str(big), "--out", str(out)])
     one_line_error(r, "would need about")
     assert "over the limit" in r.stderr and "--max-memory" in r.stderr and not out.exists()
-    r = run_cli(["run", str(spec(tmp_path)), "--out", str(out), "--max-memory", "1M"])
-    one_line_error(r, "over the limit 1 MiB")
+    r = run_cli(["run", str(spec(tmp_path)), "--out", str(out), "--max-memory", "10K"])
+    one_line_error(r, "over the limit 0.00977 MiB (--max-memory)")
+    assert not out.exists()
 
 
 # 6. Smaller findings ----------------------------------------------------------------------------
