@@ -281,6 +281,23 @@ def test_second_run_on_a_locked_folder_exits_at_once(tmp_path):
         r = run_cli(["run", str(spec(tmp_path)), "--out", str(out), "--resume"])
     one_line_error(r, "is in use by another mlem-bench run")
     assert "--wait" in r.stderr and not (out / "sweep.json").exists()
+    # --wait queues behind the holder and runs once it lets go
+    import threading
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with FileLock(str(out / ".lock")):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(30)
+    threading.Timer(1.0, release.set).start()
+    r = run_cli(["run", str(spec(tmp_path)), "--out", str(out), "--resume", "--wait", "--quiet"])
+    t.join()
+    assert r.returncode == 0, r.stderr
+    assert (out / "results.csv").exists()
 
 
 def test_stale_tmp_removed_and_umask_kept(finished, tmp_path):
