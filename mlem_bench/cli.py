@@ -1,11 +1,28 @@
 """Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
 mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench bench [--quick],
-mlem-bench peers [--quick]."""
+mlem-bench peers [--quick].
+
+Exit status: 0 done; 2 an error before or instead of the work (one line: spec, folder,
+damaged file, memory limit, lock); 3 a sweep finished but some cases failed (one line
+each; the others' tables and report are written); 130 interrupted.
+"""
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from .errors import SpecError
+
+EXIT_FAILED_CASES = 3
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def memory_size(text):
+    """A size such as 512M, 8G or 1.5T (binary units; bare numbers are bytes) in bytes."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; give e.g. 8G, 512M or a number of bytes")
+    return int(float(m.group(1)) * SIZE_UNITS[m.group(2).upper()])
 
 SUITE = Path(__file__).resolve().parent / "suite"     # the default suite, shipped as package data
 
@@ -63,7 +80,8 @@ def cmd_run(args):
                 cases.append(synthetic_twin(c))
     executor = make_executor(args.workers, args.scheduler)
     try:
-        run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet)
+        tables = run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet,
+                           max_memory=args.max_memory, wait=args.wait, keep_damaged=args.keep_damaged)
     except KeyboardInterrupt:
         again = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["run"] else f"run --out {args.out}"
         print(f"mlem-bench: interrupted; finished tasks are saved in {args.out}; "
@@ -71,6 +89,12 @@ def cmd_run(args):
         return 130
     finally:
         executor.close()
+    failed = tables["failed"]
+    if tables["results"].empty:
+        for r in failed.itertuples():
+            print(f"mlem-bench: case {r.case} failed ({r.stage}): {r.reason}", file=sys.stderr)
+        print(f"mlem-bench: no case finished; nothing to report (failed.csv in {args.out})", file=sys.stderr)
+        return EXIT_FAILED_CASES
     rates, speed, _ = render_report(args.out)
     show = rates[rates.method.isin(["em", "mlem"])][["case", "method", "slope", "slope_lo", "slope_hi",
                                                       "theory_slope"]]
@@ -79,6 +103,12 @@ def cmd_run(args):
     s = speed[speed.method == "em"][["case", "common_error", "speedup", "speedup_lo", "speedup_hi"]]
     print(s.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"\nwrote {args.out}/report.md, report.html, results.csv/.parquet, rates.csv, speedup.csv, figures")
+    for r in failed.itertuples():
+        print(f"mlem-bench: case {r.case} failed ({r.stage}): {r.reason}", file=sys.stderr)
+    if len(failed):
+        print(f"mlem-bench: {len(failed)} case(s) failed and are not in the report (failed.csv); fix their specs and "
+              f"rerun with --resume: only they are computed", file=sys.stderr)
+        return EXIT_FAILED_CASES
     return 0
 
 
@@ -165,6 +195,11 @@ def main(argv=None):
     run.add_argument("--workers", type=int, default=None, help="run cells on a local Dask cluster of N processes")
     run.add_argument("--scheduler", default=None, help="run cells on the Dask cluster at this address (tcp://host:port)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--max-memory", type=memory_size, default=None,
+                     help="refuse a case whose estimated memory exceeds this (e.g. 8G; default: half the RAM)")
+    run.add_argument("--wait", action="store_true", help="wait for another run holding --out instead of exiting")
+    run.add_argument("--keep-damaged", action="store_true",
+                     help="report damaged plan/cell files and leave them (their case fails) instead of recomputing")
     run.set_defaults(func=cmd_run)
     train = sub.add_parser("train", help="train the score networks of every learned ladder (resumes; keeps trained levels)")
     train.add_argument("spec", nargs="*", help="case files (default: the suite's cases with a learned ladder)")

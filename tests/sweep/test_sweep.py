@@ -1,7 +1,6 @@
 """The sweep engine: cells persisted as they finish, resume after an interruption
 (in-process and a killed process), Dask gives the same table, incompatible folders
 are refused untouched, and the report renders from the stored tables alone."""
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 
 from helpers import TINY_SWEEP as TINY
+from mlem_bench.files import read_sealed
 from mlem_bench.sweep.driver import run_sweep
 from mlem_bench.sweep.executors import DaskExecutor
 from mlem_bench.sweep.spec import SpecError, load_case
@@ -32,7 +32,8 @@ def test_every_method_and_seed_present(baseline_run):
     case = load_case(TINY)
     assert set(res.method) == set(case.sweep.all_methods)
     assert set(res.seed) == set(case.sweep.seeds)
-    n_configs = len(json.loads((baseline_run / "plans" / "tiny-sweep.json").read_text())["configs"])
+    [plan_file] = (baseline_run / "plans").glob("tiny-sweep--*.json")     # stem: name and content digest
+    n_configs = len(read_sealed(plan_file)["configs"])
     assert len(res) == n_configs * case.sweep.n_seeds
     assert not res.duplicated(["config", "seed"]).any()
 
