@@ -20,7 +20,8 @@ RESULT_COLUMNS = ["case", "family", "gamma", "method", "config", "solver", "knob
 LIST_COLUMNS = ["evals_per_level", "probs", "sq_batches", "cost_batches"]
 FLOOR_COLUMNS = ["case", "mean_err", "cov_err", "sw2"]
 LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns", "train_steps", "train_s",
-                   "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi"]
+                   "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi", "target", "weight",
+                   "budget", "steps", "train_macs"]
 SKIPPED_COLUMNS = ["case", "method", "eps_target", "why"]
 # stem -> columns (None: columns follow the rows, as for the per-level table)
 TABLES = {"results": RESULT_COLUMNS, "levels": None, "floors": FLOOR_COLUMNS, "learned": LEARNED_COLUMNS,
