@@ -63,8 +63,9 @@ def speedup_table(results, case, learned):
 
 def break_even(results, case, learned, at):
     """Training cost against ML-EM's saving at error `at`: the extra levels' training
-    (multiply-adds and seconds) that ML-EM needs beyond EM's single network, the saving per
-    sample, and the number of samples after which the saving repays the training."""
+    (multiply-adds, or seconds) that ML-EM needs beyond EM's single network, the saving per
+    sample (multiply-adds, or seconds), and the number of samples after which the saving
+    repays the training ("never" when ML-EM saves nothing there)."""
     t = config_table(results, case, learned)
     lv = learned.sort_values("level")
     tm = dict(zip(lv.level, lv.train_macs.astype(float)))
@@ -80,7 +81,8 @@ def break_even(results, case, learned, at):
         em, ml = (pick["em"][0], pick["mlem"][0]) if col == "cost" else (pick["em"][1], pick["mlem"][1])
         extra = sum(train[l] for l in range(1, int(ml.level) + 1)) - train[int(em.level)]
         saving = (em[col] - ml[col]) * unit
-        n = (max(extra, 0.0) / saving) if saving > 0 else np.inf
+        # "never": ML-EM saves nothing per sample at this error in this currency
+        n = f"{max(extra, 0.0) / saving:.3g}" if saving > 0 else "never"
         rows.append({"currency": currency, "error": at, "EM level": int(em.level), "ML-EM top level": int(ml.level),
                      "extra training": extra, "saving per sample": saving, "break-even samples": n})
     return pd.DataFrame(rows)
