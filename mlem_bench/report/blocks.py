@@ -116,7 +116,9 @@ def learned_blocks(learned, rates, speed, gammas, results=None):
         blocks += [("p", text), ("table", g[cols])]
         if results is None:
             continue
-        blocks.append(("p", f"Knob grids as run: {knob_grids(results, case)}."))
+        blocks.append(("p", f"Knob values run (bias split shared by EM and ML-EM; values that give the same "
+                            f"configuration as an earlier one are run once, under the first): "
+                            f"{knob_grids(results, case)}."))
         st = speedup_table(results, case, g)
         if len(st):
             curves[case] = st

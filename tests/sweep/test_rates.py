@@ -26,7 +26,7 @@ def sweep(tmp_path_factory):
         doc = load_doc(SUITE / f"{c}.toml")
         doc["sweep"]["baselines"] = []
         cases.append(parse_case(doc, c))
-    results, _ = run_sweep(cases, tmp_path_factory.mktemp("rates") / "out", progress=False)
+    results = run_sweep(cases, tmp_path_factory.mktemp("rates") / "out", progress=False)["results"]
     points = pooled(results)
     windows = {c.name: c.sweep.fit_eps for c in cases}
     return results, points, fit_rates(points, windows).set_index(["case", "method"]), speedups(points)
