@@ -245,3 +245,12 @@ def test_exact_target_needs_a_closed_form_score():
     with pytest.raises(ValueError, match=r"\[ladder\]\.target = 'exact' needs a problem with a closed-form score") as e:
         LearnedLadder(p, widths=(2, 4), target="exact")
     assert "\n" not in str(e.value)
+
+
+def test_checkpoints_saved_before_the_training_fields_read_as_dsm_fixed_uniform():
+    case = parse_case(_doc("models/x"), "tiny")
+    old = {k: v for k, v in case.ladder.training_config(2).items() if k not in ("target", "weight", "budget", "steps")}
+    case.ladder.check_config(2, old, "level-02.pt")          # accepted: what they were trained with
+    exact = parse_case(_doc("models/x", target="exact"), "tiny")
+    with pytest.raises(SpecError, match=r"\[ladder\]\.target: .*'dsm', the spec asks for 'exact'"):
+        exact.ladder.check_config(2, old, "level-02.pt")
