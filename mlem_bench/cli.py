@@ -1,6 +1,6 @@
 """Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
-mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench bench [--quick],
-mlem-bench peers [--quick].
+mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench predict TABLE [--plot PNG],
+mlem-bench bench [--quick], mlem-bench peers [--quick].
 
 Exit status: 0 done; 2 an error before or instead of the work (one line: spec, folder,
 damaged file, memory limit, lock); 3 a sweep finished but some cases failed (one line
@@ -148,6 +148,39 @@ def cmd_report(args):
     return 0
 
 
+def cmd_predict(args):
+    import numpy as np
+
+    from .analysis.predict import SCALARS, best_at, error_model, predict, read_levels
+
+    for name, grid in (("--splits", args.splits), ("--var-shares", args.var_shares)):
+        if not all(0 < v < 1 for v in grid):
+            raise SpecError(f"{name} must be numbers in (0, 1) (got {grid})")
+    levels, scalars = read_levels(args.table)
+    given = {k: getattr(args, k) for k in SCALARS if getattr(args, k) is not None}
+    kw = {**{k: v for k, v in SCALARS.items() if v is not None}, **scalars, **given}
+    model, ladder = error_model(levels, **{k: kw.get(k) for k in SCALARS})
+    eps = None
+    if args.eps_max is not None or args.eps_min is not None:
+        if not (args.eps_max and args.eps_min and args.eps_max > args.eps_min > 0):
+            raise SpecError("--eps-max and --eps-min must both be given with eps-max > eps-min > 0")
+        eps = np.geomspace(args.eps_max, args.eps_min, args.n)
+    configs, curve = predict(model, ladder, args.splits, args.var_shares, eps=eps)
+    fmt = lambda v: f"{v:.3g}"      # noqa: E731
+    print(f"# {args.table}: {ladder.levels} levels, c_h {model.c_h:.3g}, c_v {model.c_v:.3g}, T {model.T:g}; "
+          f"bias splits {args.splits} (EM and ML-EM), ML-EM variance shares {args.var_shares}")
+    print("\n## predicted speed-up S(e) = cheapest EM / cheapest ML-EM configuration with error <= e")
+    print(curve.to_string(index=False, float_format=fmt))
+    print("\n## ML-EM configuration behind each S(e): top level, steps, p_l (l = 1..k), "
+          "expected top-level evaluations per path")
+    print(best_at(configs, curve).to_string(index=False, float_format=fmt))
+    if args.plot:
+        from .report.figures import speedup_curves
+        speedup_curves({"predicted": curve}, args.plot, title=f"predicted S(e): {Path(args.table).name}")
+        print(f"\nwrote {args.plot}")
+    return 0
+
+
 def cmd_bench(args):
     import os
     import platform
@@ -216,6 +249,23 @@ def main(argv=None):
     rep = sub.add_parser("report", help="render report.md/.html and figures of a sweep folder from its tables")
     rep.add_argument("dir", help="the --out folder of a run")
     rep.set_defaults(func=cmd_report)
+    pr = sub.add_parser("predict", help="predict ML-EM's speed-up over EM from a table of per-level costs and "
+                                         "errors (docs/learned.md)")
+    pr.add_argument("table", help="CSV (columns cost, error, delta; one row per level) or TOML ([[level]] tables)")
+    pr.add_argument("--T", type=float, default=None, help="time horizon T")
+    pr.add_argument("--c_h", "--c-h", dest="c_h", type=float, default=None, help="EM's step-error constant")
+    pr.add_argument("--pilot-h", dest="pilot_h", type=float, default=None, help="pilot step h (c_h = pilot error / h)")
+    pr.add_argument("--pilot-error", dest="pilot_error", type=float, default=None, help="pilot EM error at step h")
+    pr.add_argument("--c_v", "--c-v", dest="c_v", type=float, default=None, help="randomisation constant (default 1)")
+    pr.add_argument("--min-steps", dest="min_steps", type=int, default=None, help="smallest stable grid (default 8)")
+    pr.add_argument("--splits", type=float, nargs="+", default=[0.3, 0.5, 0.7], help="bias splits, both methods")
+    pr.add_argument("--var-shares", dest="var_shares", type=float, nargs="+", default=[0.3, 0.5, 0.7],
+                    help="ML-EM variance shares")
+    pr.add_argument("--eps-max", type=float, default=None, help="largest target error of the grid")
+    pr.add_argument("--eps-min", type=float, default=None, help="smallest target error of the grid")
+    pr.add_argument("--n", type=int, default=16, help="targets on the geometric grid")
+    pr.add_argument("--plot", default=None, help="also write the S(e) curve as this PNG")
+    pr.set_defaults(func=cmd_predict)
     bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.set_defaults(func=cmd_bench)

@@ -122,3 +122,19 @@ def plot_ladders(levels, gammas, path):
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=6)
     save_figure(plt, fig, path, 100)
+
+
+def speedup_curves(curves, path, title="speed-up of ML-EM over EM", dpi=120):
+    """S(e) against e on log axes, one line per entry of `curves` ({label: DataFrame with
+    columns error and speedup, `analysis.curves.speedup_curve`}), written as a PNG."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for label, c in curves.items():
+        ax.loglog(c.error, c.speedup, "o-", ms=3, label=label)
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("strong error e")
+    ax.set_ylabel("cost EM / cost ML-EM")
+    ax.set_title(title, fontsize=9)
+    ax.invert_xaxis()
+    ax.legend(fontsize=7)
+    save_figure(plt, fig, path, dpi)

@@ -13,7 +13,7 @@ from ..analysis.rates import fit_rates, pooled, speedups
 from ..files import atomic_write
 from ..sweep.tables import fit_windows, read_optional, read_table
 from .blocks import fmt, ladder_gammas, md_table, report_blocks
-from .figures import plot_frontiers, plot_ladders, plot_regimes, plot_top_evals
+from .figures import plot_frontiers, plot_ladders, plot_regimes, plot_top_evals, speedup_curves
 
 
 def to_markdown(blocks):
@@ -68,6 +68,11 @@ def render_report(out):
     if results.sw2.notna().any():
         atomic_write(out / "weak.png", lambda p: plot_frontiers(points, rates, p, y="sw2", ylabel="sliced W2 to exact",
                                                                  floors=floors))
+    if t["learned_curves"]:
+        curves = {f"{case} {col}": c.rename(columns={col: "speedup"})
+                  for case, c in t["learned_curves"].items() for col in ("S macs", "S time", "S predicted", "twin S")
+                  if col in c}
+        atomic_write(out / "learned_speedup.png", lambda p: speedup_curves(curves, p))
     atomic_write(out / "rates.csv", lambda p: rates.drop(columns="intercept").to_csv(p, index=False))
     atomic_write(out / "speedup.csv", lambda p: t["speed"].to_csv(p, index=False))
     atomic_write(out / "gamma.csv", lambda p: t["gammas"].to_csv(p, index=False))

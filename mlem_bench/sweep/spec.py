@@ -168,7 +168,7 @@ LADDER_FIELDS = {"kind": (str, False, "synthetic"), **schema(SyntheticLadder, {
     "gamma": NUMBER, "levels": int, "eps1": NUMBER, "cost1": NUMBER, "seed": int, "n_features": int,
     "lengthscale": NUMBER, "work_per_unit": NUMBER})}
 LEARNED_FIELDS = {"kind": (str, True, None), **schema(LearnedLadder, {
-    "widths": list, "depth": int, "train_steps": int, "batch_size": int, "lr": NUMBER, "seed": int,
+    "widths": list, "depth": int, "train_steps": int, "target": str, "weight": str, "budget": str, "batch_size": int, "lr": NUMBER, "seed": int,
     "checkpoints": str, "measure_paths": int, "measure_steps": int, "twin": bool})}
 LEARNED_FIELDS["checkpoints"] = (str, False, None)     # default models/<case name>, see build_ladder
 SWEEP_FIELDS = schema(Sweep, {

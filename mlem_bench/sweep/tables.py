@@ -23,7 +23,8 @@ TEXT_COLUMNS = ["case", "family", "method", "solver", "knob"]
 INT_COLUMNS = ["config", "level", "n_steps", "n_paths", "seed", "ref_steps", "share", "switch_step"]
 FLOOR_COLUMNS = ["case", "mean_err", "cov_err", "sw2"]
 LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns", "train_steps", "train_s",
-                   "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi"]
+                   "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi", "target", "weight",
+                   "budget", "steps", "train_macs"]
 SKIPPED_COLUMNS = ["case", "method", "eps_target", "why"]
 FAILED_COLUMNS = ["case", "stage", "reason"]      # cases that failed (sweep.failures), none in the other tables
 # stem -> columns (None: columns follow the rows, as for the per-level table)
