@@ -242,6 +242,51 @@ def gmm_reverse_drift(s, y, p, out):
 
 
 @njit(cache=True)
+def gmm_reverse_drift_block(s, Y, p, OUT):
+    """gmm_reverse_drift on a block Y, OUT (d, m): the same running log-sum-exp per path,
+    written component by component with the loops over the m paths innermost."""
+    t = 1.0 - s
+    bt = vp.beta(t, p[0], p[1])
+    bmin, bmax, K = p[0], p[1], int(p[4])
+    d, m = Y.shape
+    a = vp.alpha(t, bmin, bmax)
+    w0, v0, m0 = 5, 5 + K, 5 + 2 * K
+    buf = np.empty(5 * m)          # best, total, squared distance, rescale, weight per path
+    best, tot, q, sc, ri = buf[:m], buf[m:2 * m], buf[2 * m:3 * m], buf[3 * m:4 * m], buf[4 * m:]
+    for b in range(m):
+        best[b] = -np.inf
+        tot[b] = 0.0
+    for c in range(d):
+        for b in range(m):
+            OUT[c, b] = 0.0
+    for i in range(K):
+        var = a * a * p[v0 + i] + 1.0 - a * a
+        c0 = np.log(p[w0 + i]) - 0.5 * d * np.log(var)
+        for b in range(m):
+            q[b] = 0.0
+        for c in range(d):
+            mu = a * p[m0 + i * d + c]
+            for b in range(m):
+                r = Y[c, b] - mu
+                q[b] += r * r
+        for b in range(m):
+            lr = c0 - 0.5 * q[b] / var
+            new = max(best[b], lr)
+            sc[b] = np.exp(best[b] - new)
+            ri[b] = np.exp(lr - new)
+            tot[b] = tot[b] * sc[b] + ri[b]
+            best[b] = new
+        for c in range(d):
+            mu = a * p[m0 + i * d + c]
+            for b in range(m):
+                OUT[c, b] = OUT[c, b] * sc[b] + ri[b] * (mu - Y[c, b]) / var
+    k = 0.5 if p[3] > 0 else 1.0
+    for c in range(d):
+        for b in range(m):
+            OUT[c, b] = vp.reverse_drift(bt, Y[c, b], OUT[c, b] / tot[b], k)
+
+
+@njit(cache=True)
 def gmm_reverse_diffusion(s, p):
     if p[3] > 0:
         return 0.0
@@ -281,7 +326,7 @@ class GaussianMixtureReverse(Problem):
         self.beta_min, self.beta_max, self.t_min = float(beta_min), float(beta_max), float(t_min)
         self.T = 1.0 - self.t_min
         self.params = np.concatenate([[beta_min, beta_max, t_min, 1.0 if ode else 0.0, w.size], w, v, mu.ravel()])
-        self.drift, self.diffusion = gmm_reverse_drift, gmm_reverse_diffusion
+        self.drift, self.diffusion, self.drift_block = gmm_reverse_drift, gmm_reverse_diffusion, gmm_reverse_drift_block
         # EM is stable when h * max|d f/dx| < 2; at s = 0 that is h * beta_max / 2 < 2.
         self.min_steps = max(8, int(2 ** np.ceil(np.log2(self.beta_max))))
 

@@ -12,7 +12,7 @@ import numpy_reference as ref
 from helpers import RandomLearnedLadder, make_gmm
 from mlem_bench.numerics.brownian import brownian_increments
 from mlem_bench.numerics.solve import evaluate_level, solve
-from mlem_bench.problems import UserProblem, ou_diffusion, ou_drift
+from mlem_bench.problems import GaussianMixtureReverse, UserProblem, ou_diffusion, ou_drift
 
 N_PATHS, N_STEPS, K = 101, 16, 4           # 101: no block size below divides it
 ATOL = 1e-10                               # round-off slack as in test_kernels.py
@@ -46,7 +46,7 @@ def test_bit_identical_across_threads_and_blocks(method, ou, ladder):
 
 
 def test_bit_identical_shared_patterns_and_pointwise_drift(gmm, ladder):
-    # the mixture has no block drift: the per-point path through the gather buffers
+    # shared Bernoulli patterns; the mixture's block drift
     _same(_runs(gmm, ladder, "mlem", share=5))
 
 
@@ -104,3 +104,21 @@ def test_each_level_at_most_once_per_step(ou, ladder):
     # level l >= 2 is needed when B_l or B_{l+1} is drawn: P = 1 - 1/4 below the top, 1/2 at it
     assert abs(s.evals[:, 2:6].mean() / 32 - 0.75) < 0.02 and abs(s.evals[:, 6].mean() / 32 - 0.5) < 0.03
 
+
+
+@pytest.mark.parametrize("ode", [False, True])
+def test_mixture_block_drift_equals_pointwise(ode):
+    from mlem_bench.problems import gmm_reverse_drift, gmm_reverse_drift_block
+    p = GaussianMixtureReverse([0.2, 0.5, 0.3], [[-1.0, 0.5, 0.0], [1.0, -0.5, 2.0], [0.0, 0.0, -3.0]],
+                               [0.3, 0.5, 0.1], ode=ode)
+    Y = 3.0 * np.random.default_rng(1).normal(size=(3, 37))
+    for s in (0.0, 0.5, 0.999):
+        got = np.empty_like(Y)
+        gmm_reverse_drift_block(s, Y, p.params, got)
+        want = np.empty_like(Y)
+        for b in range(Y.shape[1]):
+            o = np.empty(3)
+            gmm_reverse_drift(s, np.ascontiguousarray(Y[:, b]), p.params, o)
+            want[:, b] = o
+        # the same sums in another order (rescaling per component instead of on a new maximum)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())

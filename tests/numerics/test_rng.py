@@ -259,7 +259,7 @@ def test_uniform_moments_and_ks(big_uniforms):
     zs = _raw_moment_zscores(u, m, v)
     print("uniform raw-moment z-scores", np.round(zs, 2))
     assert np.all(np.abs(zs) < 4)
-    assert stats.kstest(u[:1_000_000], "uniform").pvalue > 1e-3
+    assert stats.kstest(u, "uniform").pvalue > 1e-3                      # all 10^7 draws
     # equidistribution of the 16 top-bit cells (chi-square, level 1e-3)
     counts = np.bincount((u * 16).astype(np.int64), minlength=16)
     assert stats.chisquare(counts).pvalue > 1e-3
@@ -277,8 +277,8 @@ def test_normal_moments_tails_and_ks(big_normals):
         p = 2 * stats.norm.sf(t)
         cnt = np.count_nonzero(np.abs(z) > t)
         assert abs(cnt - n * p) < 4 * np.sqrt(n * p * (1 - p)) + 1, (t, cnt, n * p)
-    assert stats.kstest(z[:1_000_000], "norm").pvalue > 1e-3
-    assert stats.kstest(z[1::2][:500_000], "norm").pvalue > 1e-3        # sin half alone
+    assert stats.kstest(z, "norm").pvalue > 1e-3                         # all 10^7 draws
+    assert stats.kstest(z[1::2], "norm").pvalue > 1e-3                   # sin half alone
     assert np.abs(z).max() < np.sqrt(-2 * np.log(2.0 ** -53))
 
 
