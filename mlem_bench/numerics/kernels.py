@@ -46,18 +46,19 @@ def level_on(l, t, X, idx, cnt, drift, drift_block, pp, lad, scr, G, H, V):
     G and H are flat (d m) buffers; when every path of the block is needed the level is
     evaluated on X directly."""
     dim, m = X.shape
-    if cnt == m:
-        level_drift(l, t, X, drift, drift_block, pp, lad, scr, V)
-        return
-    Xg = G[:dim * cnt].reshape((dim, cnt))
-    Vg = H[:dim * cnt].reshape((dim, cnt))
-    for c in range(dim):
-        for j in range(cnt):
-            Xg[c, j] = X[c, idx[j]]
+    whole = cnt == m
+    Xg = X if whole else G[:dim * cnt].reshape((dim, cnt))
+    Vg = V if whole else H[:dim * cnt].reshape((dim, cnt))
+    if not whole:
+        for c in range(dim):
+            for j in range(cnt):
+                Xg[c, j] = X[c, idx[j]]
+    # one inlined call site (each is a full copy of the level's code: compile time)
     level_drift(l, t, Xg, drift, drift_block, pp, lad, scr, Vg)
-    for c in range(dim):
-        for j in range(cnt):
-            V[c, idx[j]] = Vg[c, j]
+    if not whole:
+        for c in range(dim):
+            for j in range(cnt):
+                V[c, idx[j]] = Vg[c, j]
 
 
 @njit(inline="always")
@@ -110,8 +111,10 @@ def mlem_block(t, X, drift, drift_block, pp, lad, top, probs, bkeys, counter0, s
 
 @njit
 def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T, n_steps, seed, a,
-              noisy, dW_given, share, switch_step, n_scratch, x_out, cost_out, evals_out, diag_out, fail_step):
-    """Step paths a .. a + m - 1 (rows of x0 and of the outputs) in lock-step; see `simulate`."""
+              noisy, dW_given, col, share, switch_step, n_scratch, x_out, cost_out, evals_out, diag_out,
+              fail_step):
+    """Step paths a .. a + m - 1 (rows of x0 and of the outputs) in lock-step; see `simulate`.
+    Given increments are columns col .. col + m - 1 of dW_given (n_steps, d, n)."""
     m, dim = x0.shape
     h = T / n_steps
     n_levels = lad[0].shape[0]
@@ -164,9 +167,10 @@ def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, 
                 cost[b] += cl
                 evals_out[b, lv] += 1
             if method == DIAG:
-                level_drift(0, t, X, drift, drift_block, pp, lad, scr, vals[0])
-                for l in range(1, n_levels):
+                for l in range(n_levels):
                     level_drift(l, t, X, drift, drift_block, pp, lad, scr, vals[l])
+                    if l == 0:
+                        continue
                     for b in range(m):
                         s = 0.0
                         y = 0.0
@@ -188,8 +192,9 @@ def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, 
         if noisy:
             if use_given:
                 for c in range(dim):
+                    src = dW_given[n, c]
                     for b in range(m):
-                        dW[c, b] = dW_given[b, n, c]
+                        dW[c, b] = src[col + b]
             else:
                 for c in range(dim):
                     w0 = W[n, c]
@@ -230,16 +235,16 @@ def simulate(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T
     Outputs (filled): x_out (n, d) terminal states, cost_out (n,) counted cost,
     evals_out (n, L+1) evaluations per level, diag_out (n, L+1, N_DIAG) (DIAG only),
     fail_step (n,) 0 or the step at which the path became non-finite or exploded.
-    dW_given is (n, n_steps, d) to use given increments, or (0, 0, 0) to draw them.
+    dW_given is (n_steps, d, n) to use given increments (path-minor, so that a block reads
+    them contiguously), or (0, 0, 0) to draw them.
     """
     n_paths = x0.shape[0]
     n_blocks = (n_paths + block - 1) // block
-    use_given = dW_given.shape[0] > 0
     for k in prange(n_blocks):
         a = k * block
         e = min(a + block, n_paths)
         run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0[a:e], T, n_steps, seed,
-                  path_offset + a, noisy, dW_given[a:e] if use_given else dW_given, share, switch_step,
+                  path_offset + a, noisy, dW_given, a, share, switch_step,
                   n_scratch, x_out[a:e], cost_out[a:e], evals_out[a:e], diag_out[a:e], fail_step[a:e])
 
 
