@@ -114,7 +114,7 @@ def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, 
               noisy, dW_given, col, share, switch_step, n_scratch, x_out, cost_out, evals_out, diag_out,
               fail_step):
     """Step paths a .. a + m - 1 (rows of x0 and of the outputs) in lock-step; see `simulate`.
-    Given increments are columns col .. col + m - 1 of dW_given (n_steps, d, n)."""
+    Given increments are rows col .. col + m - 1 of dW_given (n, n_steps, d)."""
     m, dim = x0.shape
     h = T / n_steps
     n_levels = lad[0].shape[0]
@@ -192,9 +192,8 @@ def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, 
         if noisy:
             if use_given:
                 for c in range(dim):
-                    src = dW_given[n, c]
                     for b in range(m):
-                        dW[c, b] = src[col + b]
+                        dW[c, b] = dW_given[col + b, n, c]
             else:
                 for c in range(dim):
                     w0 = W[n, c]
@@ -235,8 +234,8 @@ def simulate(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T
     Outputs (filled): x_out (n, d) terminal states, cost_out (n,) counted cost,
     evals_out (n, L+1) evaluations per level, diag_out (n, L+1, N_DIAG) (DIAG only),
     fail_step (n,) 0 or the step at which the path became non-finite or exploded.
-    dW_given is (n_steps, d, n) to use given increments (path-minor, so that a block reads
-    them contiguously), or (0, 0, 0) to draw them.
+    dW_given is (n, n_steps, d) to use given increments, or (0, 0, 0) to draw them (read in
+    place: a path-minor copy would cost more than the solve, measured).
     """
     n_paths = x0.shape[0]
     n_blocks = (n_paths + block - 1) // block

@@ -138,12 +138,9 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
     diag = np.zeros((n_paths, L + 1, kernels.N_DIAG) if method == "diag" else (n_paths, L + 1, 0))
     fail = np.zeros(n_paths, dtype=np.int64)
     t0 = time.perf_counter()
-    if increments is not None:
-        # path-minor copy (n_steps, d, n_paths): a block reads its increments contiguously
-        given = np.ascontiguousarray(increments.transpose(1, 2, 0))
     kernels.simulate(problem.drift, block_drift(problem), problem.diffusion, problem.params, lad,
                      METHOD_CODES[method], int(level), p, x0, float(problem.T), int(n_steps), int(seed), 0,
-                     bool(problem.noisy), np.empty((0, 0, 0)) if increments is None else given,
+                     bool(problem.noisy), np.empty((0, 0, 0)) if increments is None else increments,
                      int(share), int(switch_step), block, scratch_size(lad, dim, block),
                      x, cost, evals, diag, fail)
     wall = time.perf_counter() - t0
