@@ -86,9 +86,10 @@ class Levels:
 
 
 class Memory:
-    """Peak memory of a solve: paths are streamed (each path's Brownian path lives in its
-    thread only), so memory grows with paths + steps, never with paths x steps (20x the
-    paths and 32x the steps here; the ~430 MB baseline is the interpreter and LLVM)."""
+    """Peak memory of a solve: paths are streamed in lock-step blocks (a block's Brownian
+    path lives in its thread only: block x steps x d per thread), so memory grows with
+    paths + steps, never with paths x steps (20x the paths and 32x the steps here; the
+    ~430 MB baseline is the interpreter and LLVM)."""
     timeout = TIMEOUT
 
     params = ["1000x64", "20000x2048"]

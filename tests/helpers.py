@@ -4,6 +4,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mlem_bench.problems import GaussianMixtureReverse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,3 +36,38 @@ def run_cli(args, cwd=None):
         except SystemExit as e:
             rc = e.code
     return CliResult(rc, out.getvalue(), err.getvalue())
+
+
+class RandomLearnedLadder:
+    """A learned ladder with random weights (no torch, no training): the kernels' learned
+    code path against tests/numpy_reference.learned_level. layers[l] = [(W (n_out, n_in), b)]."""
+
+    def __init__(self, problem, widths, depth=2, n_freq=3, seed=0):
+        from mlem_bench.ladders.learned import skip_moments
+        rng = np.random.default_rng(seed)
+        self.problem, self.levels, self.n_freq, self.gamma = problem, len(widths), n_freq, float("nan")
+        d = problem.dim
+        self.layers = [None]
+        for w in widths:
+            sizes = [(d + 1 + 2 * n_freq, w)] + [(w, w)] * (depth - 1) + [(w, d)]
+            self.layers.append([(rng.normal(size=(o, i)) / np.sqrt(i), 0.1 * rng.normal(size=o)) for i, o in sizes])
+        self.eps = np.concatenate([[0.0], 0.5 ** np.arange(1, self.levels + 1)])
+        self.cost = np.concatenate([[0.0], [float(sum(i * o for i, o in (W.shape for W, _ in ls))) for ls in self.layers[1:]]])
+        self.skip = skip_moments(problem)
+
+    def arrays(self, dim):
+        from mlem_bench.numerics.learned_kernel import LearnedArrays
+        max_layers = max(len(ls) for ls in self.layers[1:])
+        layout = np.zeros((self.levels + 1, max_layers + 1, 4), dtype=np.int64)
+        chunks, offset = [], 0
+        for level in range(1, self.levels + 1):
+            ls = self.layers[level]
+            layout[level, 0] = (len(ls), max(W.shape[0] for W, _ in ls), 0, 0)
+            for j, (W, b) in enumerate(ls, start=1):
+                n_out, n_in = W.shape
+                layout[level, j] = (offset, offset + W.size, n_in, n_out)
+                chunks += [W.T.ravel(), b]
+                offset += W.size + b.size
+        m, v = self.skip
+        return LearnedArrays(self.eps, self.cost, np.concatenate(chunks), layout,
+                             np.concatenate([[float(self.n_freq)], m, [v]]))

@@ -30,10 +30,33 @@ def diffusion(problem, s):
     return np.sqrt(problem.beta_min + (problem.beta_max - problem.beta_min) * (1.0 - s))
 
 
+def learned_level(problem, ladder, l, s, x):
+    """f^l of a learned ladder (tests/helpers.RandomLearnedLadder) at solver time s."""
+    tau = 1.0 - s
+    u = 2.0 * tau - 1.0
+    k = np.arange(1, ladder.n_freq + 1)
+    feat = np.stack([np.sin(np.pi * k * u), np.cos(np.pi * k * u)], axis=1).ravel()
+    a = np.concatenate([x, np.full((x.shape[0], 1), u), np.tile(feat, (x.shape[0], 1))], axis=1)
+    layers = ladder.layers[l]
+    for j, (W, b) in enumerate(layers):
+        a = a @ W.T + b
+        if j < len(layers) - 1:
+            a = a / (1.0 + np.exp(-a))
+    alpha = problem.alpha(tau)
+    sigma = np.sqrt(1.0 - alpha ** 2)
+    m, v = ladder.skip
+    eps_hat = a + sigma * (x - alpha * m) / (alpha ** 2 * v + sigma ** 2)
+    beta = problem.beta_min + (problem.beta_max - problem.beta_min) * tau
+    kf = 0.5 if not problem.noisy else 1.0
+    return beta * (0.5 * x + kf * (-eps_hat / sigma))
+
+
 def level(problem, ladder, l, t, x):
     f = ou_drift(problem, t, x) if problem.family == "ou" else gmm_drift(problem, t, x)
     if l == 0:
         return f
+    if hasattr(ladder, "layers"):
+        return learned_level(problem, ladder, l, t, x)
     eps, _, freq, tfreq, phase, amp, _ = ladder.arrays(problem.dim)
     arg = x @ freq[l].T + tfreq[l] * t + phase[l]                  # (n, M)
     return f + eps[l] * np.cos(arg) @ amp[l]

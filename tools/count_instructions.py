@@ -18,6 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+# this checkout's package, not whichever mlem_bench the environment has installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 SHIM = r"""
 #include <valgrind/callgrind.h>
 void start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }

@@ -9,7 +9,7 @@ sees the same path and the coarse increments are sums of the fine ones.
 import numpy as np
 from numba import njit
 
-from .rng import STREAM_BROWNIAN, fill_normals, stream_key
+from .rng import STREAM_BROWNIAN, fill_normals_block, stream_key
 
 
 def depth_of(n_steps):
@@ -21,17 +21,20 @@ def depth_of(n_steps):
     return n.bit_length() - 1
 
 
-@njit
-def levy_increments(z, T, w, dW):
-    """Increments dW (N, d) on the uniform grid of N = 2^j steps from node normals z.
+@njit(inline="always")
+def levy_block(Z, T, W):
+    """Brownian motion W (N+1, d, m) on the uniform grid of N = 2^j steps of m paths from
+    their node normals Z (N d, m): row m_node * d + c holds component c of node m_node.
 
-    z is flat, node-major (node m's d components at z[m*d:(m+1)*d]); w is (N+1, d)
-    scratch for W on the grid.
+    The loops over the m paths are innermost (they vectorise); each path's arithmetic
+    is the same whatever m, so a path's W does not depend on its block.
     """
-    n_steps, dim = dW.shape
+    n_steps, dim, m = W.shape[0] - 1, W.shape[1], W.shape[2]
+    sq = np.sqrt(T)
     for c in range(dim):
-        w[0, c] = 0.0
-        w[n_steps, c] = np.sqrt(T) * z[c]
+        for b in range(m):
+            W[0, c, b] = 0.0
+            W[n_steps, c, b] = sq * Z[c, b]
     node = 1
     half = n_steps // 2
     while half >= 1:
@@ -40,30 +43,49 @@ def levy_increments(z, T, w, dW):
         sd = np.sqrt(T * half / n_steps / 2.0)
         for left in range(0, n_steps, 2 * half):
             for c in range(dim):
-                w[left + half, c] = 0.5 * (w[left, c] + w[left + 2 * half, c]) + sd * z[node * dim + c]
+                zr = Z[node * dim + c]
+                wl = W[left, c]
+                wr = W[left + 2 * half, c]
+                wm = W[left + half, c]
+                for b in range(m):
+                    wm[b] = 0.5 * (wl[b] + wr[b]) + sd * zr[b]
             node += 1
         half //= 2
-    for n in range(n_steps):
-        for c in range(dim):
-            dW[n, c] = w[n + 1, c] - w[n, c]
+
+
+@njit
+def block_path(seed, path0, m, T, Z, W):
+    """W (N+1, d, m) of paths path0 .. path0 + m - 1 under `seed`; Z (N d, m) scratch."""
+    keys = np.empty(m, dtype=np.uint64)
+    for b in range(m):
+        keys[b] = stream_key(seed, STREAM_BROWNIAN, path0 + b)
+    fill_normals_block(keys, 0, Z)
+    levy_block(Z, T, W)
 
 
 @njit(cache=True)
-def _brownian_increments(seed, T, path_offset, out):
+def _brownian_increments(seed, T, path_offset, block, out):
     n_paths, n_steps, dim = out.shape
-    z = np.empty(n_steps * dim)
-    w = np.empty((n_steps + 1, dim))
-    for i in range(n_paths):
-        fill_normals(stream_key(seed, STREAM_BROWNIAN, path_offset + i), z)
-        levy_increments(z, T, w, out[i])
+    Z = np.empty(n_steps * dim * block)
+    W = np.empty((n_steps + 1) * dim * block)
+    for a in range(0, n_paths, block):
+        m = min(block, n_paths - a)
+        Zb = Z[:n_steps * dim * m].reshape((n_steps * dim, m))
+        Wb = W[:(n_steps + 1) * dim * m].reshape((n_steps + 1, dim, m))
+        block_path(seed, path_offset + a, m, T, Zb, Wb)
+        for b in range(m):
+            for n in range(n_steps):
+                for c in range(dim):
+                    out[a + b, n, c] = Wb[n + 1, c, b] - Wb[n, c, b]
 
 
-def brownian_increments(seed, n_paths, n_steps, dim, T, path_offset=0):
+def brownian_increments(seed, n_paths, n_steps, dim, T, path_offset=0, block=64):
     """Brownian increments of paths path_offset.. on a grid of n_steps (a power of two).
 
-    Returns an array (n_paths, n_steps, dim): exactly what the solvers use internally.
+    Returns an array (n_paths, n_steps, dim): exactly what the solvers use internally
+    (the result does not depend on `block`, the paths generated together).
     """
     depth_of(n_steps)
     out = np.empty((int(n_paths), int(n_steps), int(dim)))
-    _brownian_increments(int(seed), float(T), int(path_offset), out)
+    _brownian_increments(int(seed), float(T), int(path_offset), max(1, int(block)), out)
     return out

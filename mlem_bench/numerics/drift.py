@@ -1,4 +1,16 @@
-"""f^level(t, x) for every kind of ladder, inside jitted code.
+"""f^level(t, X) on a block of paths for every kind of ladder, inside jitted code.
+
+The kernels advance a block of m paths in lock-step, so a drift is evaluated on a
+block: X and OUT are (d, m) arrays (component-major, the m paths contiguous), all at
+the same time t. Loops over the m paths are innermost, which is what LLVM vectorises.
+
+The problem's drift reaches the kernels in one of two forms, chosen at compile time:
+
+* per point, ``drift(t, x, params, out)`` with x, out (d,) -- the user API; the block
+  is evaluated column by column through two small gather buffers;
+* per block, ``drift_block(t, X, params, OUT)`` with X, OUT (d, m) -- faster where the
+  body is a loop over paths (docs/performance.md has the measured ratio). A problem
+  without one passes None.
 
 A ladder reaches the kernels as a named tuple of arrays: `SyntheticArrays` (built by
 `ladders.synthetic.SyntheticLadder.arrays`) or `learned_kernel.LearnedArrays`. The
@@ -6,20 +18,23 @@ kernels call `level_drift`, whose implementation Numba picks at compile time fro
 tuple's class and inlines, so one kernel serves every ladder kind without a
 function-call boundary (and its reference counting) in the step loop. Level 0 is the
 exact drift.
+
+Every function here takes a flat float64 scratch array `scr` of at least
+`scratch_size(lad, dim, m)` entries and allocates nothing.
 """
 import warnings
 from collections import namedtuple
 
 import numpy as np
-from numba import errors, njit
+from numba import errors, njit, types
 from numba.extending import overload
 
-from .learned_kernel import LearnedArrays, learned_level_drift
+from .learned_kernel import LearnedArrays, learned_level_drift, learned_scratch
 
 # Inlining an overload's body makes Numba's internal SSA self-check report that the
 # inlined arguments are "not in scope" (a pedantic check, not an error: kernel outputs
 # are bit-identical to the directly inlined version, tests/numerics/test_kernels.py).
-warnings.filterwarnings("ignore", message=r"variable '.*level_drift.*' is not in scope",
+warnings.filterwarnings("ignore", message=r"variable '.*' is not in scope",
                         category=errors.NumbaIRAssumptionWarning)
 
 # Bernoulli draws are keyed by step * MAX_LEVELS + level, so no ladder may have more levels.
@@ -38,6 +53,12 @@ def exact_only_arrays(dim):
                            np.zeros(2, dtype=np.int64))
 
 
+def scratch_size(lad, dim, m):
+    """Entries of the scratch array that `level_drift` needs for blocks of up to m paths."""
+    own = learned_scratch(lad, m) if isinstance(lad, LearnedArrays) else 2 * m
+    return 2 * int(dim) + own
+
+
 @njit
 def burn(n, out):
     """n iterations of real work that the compiler cannot drop (the synthetic ladder's
@@ -49,31 +70,77 @@ def burn(n, out):
         s ^= s >> np.uint64(7)
         s ^= s << np.uint64(17)
     if s == np.uint64(0):
-        out[0] = np.nan
+        out[0, 0] = np.nan
 
 
 @njit(inline="always")
-def synthetic_level_drift(level, t, x, drift, pp, lad, out):
-    """out = f^level(t, x) of a synthetic ladder; level 0 is the exact drift."""
-    drift(t, x, pp, out)
+def pointwise_block(t, X, drift, drift_block, pp, scr, OUT):
+    """OUT[:, b] = drift(t, X[:, b]) one column at a time (the per-point user API)."""
+    dim, m = X.shape
+    x = scr[:dim]
+    o = scr[dim:2 * dim]
+    for b in range(m):
+        for c in range(dim):
+            x[c] = X[c, b]
+        drift(t, x, pp, o)
+        for c in range(dim):
+            OUT[c, b] = o[c]
+
+
+@njit(inline="always")
+def direct_block(t, X, drift, drift_block, pp, scr, OUT):
+    """OUT = drift_block(t, X) (the problem's block signature)."""
+    drift_block(t, X, pp, OUT)
+
+
+def exact_drift(t, X, drift, drift_block, pp, scr, OUT):
+    """OUT = f(t, X) on a block: `drift_block` when given, else `drift` column by column.
+
+    Jitted code only; the form is chosen at compile time from the type of drift_block.
+    """
+    raise TypeError("exact_drift is called from jitted code only")
+
+
+@overload(exact_drift, inline="always")
+def _exact_drift_impl(t, X, drift, drift_block, pp, scr, OUT):
+    if drift_block is None or isinstance(drift_block, (types.NoneType, types.Omitted)):
+        return pointwise_block.py_func
+    return direct_block.py_func
+
+
+@njit(inline="always")
+def synthetic_level_drift(level, t, X, drift, drift_block, pp, lad, scr, OUT):
+    """OUT = f^level(t, X) of a synthetic ladder on a block; level 0 is the exact drift."""
+    exact_drift(t, X, drift, drift_block, pp, scr, OUT)
     if level == 0:
         return
     eps, _, freq, tfreq, phase, amp, work = lad
-    dim = x.shape[0]
+    dim, m = X.shape
+    arg = scr[2 * dim:2 * dim + m]
+    cm = scr[2 * dim + m:2 * dim + 2 * m]
     e = eps[level]
-    for m in range(freq.shape[1]):
-        arg = tfreq[level, m] * t + phase[level, m]
+    for k in range(freq.shape[1]):
+        a0 = tfreq[level, k] * t + phase[level, k]
+        for b in range(m):
+            arg[b] = a0
         for c in range(dim):
-            arg += freq[level, m, c] * x[c]
-        cm = e * np.cos(arg)
+            fc = freq[level, k, c]
+            for b in range(m):
+                arg[b] += fc * X[c, b]
+        for b in range(m):
+            cm[b] = e * np.cos(arg[b])
         for c in range(dim):
-            out[c] += amp[level, m, c] * cm
+            ac = amp[level, k, c]
+            for b in range(m):
+                OUT[c, b] += ac * cm[b]
     if work[level] > 0:
-        burn(work[level], out)
+        for b in range(m):
+            burn(work[level], OUT)
 
 
-def level_drift(level, t, x, drift, pp, lad, out):
-    """out = f^level(t, x) for a ladder's kernel arrays `lad`; level 0 is the exact drift.
+def level_drift(level, t, X, drift, drift_block, pp, lad, scr, OUT):
+    """OUT = f^level(t, X) on a block X, OUT (d, m) for a ladder's kernel arrays `lad`;
+    level 0 is the exact drift.
 
     Jitted code only (see the module docstring); from Python use `solve.evaluate_level`.
     """
@@ -81,10 +148,15 @@ def level_drift(level, t, x, drift, pp, lad, out):
 
 
 @overload(level_drift, inline="always")
-def _level_drift_impl(level, t, x, drift, pp, lad, out):
+def _level_drift_impl(level, t, X, drift, drift_block, pp, lad, scr, OUT):
     kind = getattr(lad, "instance_class", None)
     if kind is SyntheticArrays:
         return synthetic_level_drift.py_func
     if kind is LearnedArrays:
-        return learned_level_drift.py_func
+        def learned_impl(level, t, X, drift, drift_block, pp, lad, scr, OUT):
+            if level == 0:
+                exact_drift(t, X, drift, drift_block, pp, scr, OUT)
+            else:
+                learned_level_drift(level, t, X, pp, lad, scr[2 * X.shape[0]:], OUT)
+        return learned_impl
     raise TypeError(f"no ladder kind has kernel arrays of type {lad}; use SyntheticArrays or LearnedArrays")

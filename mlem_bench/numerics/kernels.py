@@ -1,9 +1,9 @@
 """Numba kernels: pure functions over arrays, no Python objects, no I/O.
 
-One kernel, `simulate`, steps every path of a block with one of these methods:
+One kernel, `simulate`, steps every path with one of these methods:
 
 * EM        X_{n+1} = X_n + f^k(t_n, X_n) h + g(t_n) dW_n
-* MLEM      f^k replaced by the randomized telescoping estimator (`mlem_estimate`);
+* MLEM      f^k replaced by the randomized telescoping estimator (`mlem_block`);
             with share > 1, paths i with the same i // share use one Bernoulli pattern
             (what a batched GPU sampler does)
 * SCHEDULE  the estimator with a deterministic schedule: level l is drawn every
@@ -12,15 +12,22 @@ One kernel, `simulate`, steps every path of a block with one of these methods:
 * DIAG      EM with level k, recording moments of f^l - f^{l-1} and f^l - f along the path
 * NOISE     X_{n+1} = X_n + g(t_n) dW_n only: the cost of drawing the path, the floor of a step
 
-Randomness is keyed by (seed, stream, global path index), so a path's result does
-not depend on the thread count or on how paths are split into blocks.
+Lock-step blocks: threads take blocks of up to B paths; a block advances together with
+its state stored component-major, X (d, m), so the drift, the noise update and the
+random numbers are loops over the m paths that LLVM vectorises (docs/performance.md
+shows the generated code). ML-EM gathers, per step and level, the paths whose
+Bernoulli draws need that level, evaluates them together and scatters the values back.
+
+Randomness is keyed by (seed, stream, global path index) and every path's arithmetic is
+the same whatever its block, so results are bit-identical for any thread count, block
+size and path count.
 """
 import numpy as np
 from numba import njit, prange
 
-from .brownian import levy_increments
+from .brownian import block_path
 from .drift import MAX_LEVELS, level_drift
-from .rng import STREAM_BERNOULLI, STREAM_BROWNIAN, fill_normals, stream_key, uniform
+from .rng import STREAM_BERNOULLI, stream_key, uniform
 
 EM, MLEM, DIAG, NOISE, STITCH, SCHEDULE = 0, 1, 2, 3, 4, 5
 BLOWUP = 1e8  # |x| beyond this counts as an exploding path
@@ -29,159 +36,265 @@ BLOWUP = 1e8  # |x| beyond this counts as an exploding path
 DIAG_SQ, DIAG_Y1, DIAG_Y2, DIAG_Y3, DIAG_Y4, DIAG_ERR = 0, 1, 2, 3, 4, 5   # |D|^2, Y, Y^2, Y^3, Y^4, |E|^2
 N_DIAG = 6
 PHASE_COUNTER = 1 << 62   # Bernoulli-stream counters of the schedule phases (steps use n * MAX_LEVELS + l)
+BLOCK = 64                # default paths per lock-step block (docs/performance.md: the block-size sweep)
 
 
 @njit(inline="always")
-def mlem_estimate(t, x, drift, pp, lad, top, probs, bkey, counter0, vals, drawn, need, out, evals,
-                  step, period, phase):
-    """Unbiased estimate of f^top(t, x); returns the counted cost of this draw.
+def level_on(l, t, X, idx, cnt, drift, drift_block, pp, lad, scr, G, H, V):
+    """V[:, idx[:cnt]] = f^l(t, X[:, idx[:cnt]]): gather, evaluate together, scatter.
 
-    out = f^1 + sum_{l=2..top} B_l w_l (f^l - f^{l-1}). Random (step < 0): B_l ~
-    Bernoulli(p_l) from uniforms number counter0 + l of stream `bkey`, w_l = 1/p_l.
-    Schedule (step >= 0): B_l = [(step + phase_l) mod period_l == 0], w_l = period_l.
-    A level needed by two terms is evaluated once, at the same point x.
+    G and H are flat (d m) buffers; when every path of the block is needed the level is
+    evaluated on X directly."""
+    dim, m = X.shape
+    whole = cnt == m
+    Xg = X if whole else G[:dim * cnt].reshape((dim, cnt))
+    Vg = V if whole else H[:dim * cnt].reshape((dim, cnt))
+    if not whole:
+        for c in range(dim):
+            for j in range(cnt):
+                Xg[c, j] = X[c, idx[j]]
+    # one inlined call site (each is a full copy of the level's code: compile time)
+    level_drift(l, t, Xg, drift, drift_block, pp, lad, scr, Vg)
+    if not whole:
+        for c in range(dim):
+            for j in range(cnt):
+                V[c, idx[j]] = Vg[c, j]
+
+
+@njit(inline="always")
+def mlem_block(t, X, drift, drift_block, pp, lad, top, probs, bkeys, counter0, step, period, phase,
+               vals, drawn, idx, scr, G, H, cost, evals, F):
+    """F = the ML-EM drift estimate of every path of the block (one draw per path).
+
+    F = f^1 + sum_{l=2..top} B_l w_l (f^l - f^{l-1}). Random (step < 0): B_l ~
+    Bernoulli(p_l) from uniforms number counter0 + l of the path's stream bkeys[b],
+    w_l = 1/p_l. Schedule (step >= 0): B_l = [(step + phase_l) mod period_l == 0],
+    w_l = period_l. A level needed by two terms is evaluated once, at the same point;
+    cost[b] and evals[b, l] count the evaluations of path b.
     """
+    dim, m = X.shape
     cost_table = lad[1]
-    dim = x.shape[0]
-    need[1] = True
-    for l in range(2, top + 1):
-        need[l] = False
     for l in range(2, top + 1):
         if step < 0:
-            drawn[l] = uniform(bkey, counter0 + l) < probs[l]
+            pl = probs[l]
+            for b in range(m):
+                drawn[l, b] = uniform(bkeys[b], counter0 + l) < pl
         else:
-            drawn[l] = (step + phase[l]) % period[l] == 0
-        if drawn[l]:
-            need[l] = True
-            need[l - 1] = True
-    cost = 0.0
+            for b in range(m):
+                drawn[l, b] = (step + phase[l, b]) % period[l] == 0
+    for b in range(m):
+        drawn[top + 1, b] = False
+    # level 1 always; level l >= 2 when B_l or B_{l+1} is drawn
     for l in range(1, top + 1):
-        if need[l]:
-            level_drift(l, t, x, drift, pp, lad, vals[l])
-            cost += cost_table[l]
-            evals[l] += 1
+        cnt = 0
+        for b in range(m):
+            if l == 1 or drawn[l, b] or drawn[l + 1, b]:
+                idx[cnt] = b
+                cnt += 1
+        if cnt == 0:
+            continue
+        level_on(l, t, X, idx, cnt, drift, drift_block, pp, lad, scr, G, H, vals[l])
+        cl = cost_table[l]
+        for j in range(cnt):
+            cost[idx[j]] += cl
+            evals[idx[j], l] += 1
     for c in range(dim):
-        out[c] = vals[1, c]
+        for b in range(m):
+            F[c, b] = vals[1, c, b]
     for l in range(2, top + 1):
-        if drawn[l]:
-            w = 1.0 / probs[l] if step < 0 else float(period[l])
-            for c in range(dim):
-                out[c] += w * (vals[l, c] - vals[l - 1, c])
-    return cost
+        w = 1.0 / probs[l] if step < 0 else float(period[l])
+        for c in range(dim):
+            for b in range(m):
+                if drawn[l, b]:
+                    F[c, b] += w * (vals[l, c, b] - vals[l - 1, c, b])
 
 
-@njit(parallel=True)
-def simulate(drift, diffusion, pp, lad, method, level, probs, x0, T, n_steps, seed, path_offset,
-             noisy, dW_given, share, switch_step, x_out, cost_out, evals_out, diag_out, fail_step):
-    """Step paths path_offset .. path_offset + len(x0) - 1 from x0 to time T.
-
-    share: paths per Bernoulli pattern (MLEM; 1 = independent per path).
-    switch_step: first step that uses level `level` (STITCH; level 1 before).
-    Outputs (filled): x_out (n, d) terminal states, cost_out (n,) counted cost,
-    evals_out (n, L+1) evaluations per level, diag_out (n, L+1, N_DIAG) (DIAG only),
-    fail_step (n,) 0 or the step at which the path became non-finite or exploded.
-    dW_given is (n, n_steps, d) to use given increments, or (0, 0, 0) to draw them.
-    """
-    n_paths, dim = x0.shape
+@njit
+def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T, n_steps, seed, a,
+              noisy, dW_given, col, share, switch_step, n_scratch, x_out, cost_out, evals_out, diag_out,
+              fail_step):
+    """Step paths a .. a + m - 1 (rows of x0 and of the outputs) in lock-step; see `simulate`.
+    Given increments are rows col .. col + m - 1 of dW_given (n, n_steps, d)."""
+    m, dim = x0.shape
     h = T / n_steps
     n_levels = lad[0].shape[0]
     cost_table = lad[1]
     use_given = dW_given.shape[0] > 0
     inv_sqrt_d = 1.0 / np.sqrt(dim)
-    for i in prange(n_paths):
-        path = path_offset + i
-        if noisy and use_given:
-            dW = dW_given[i]              # read in place: no per-path copy
-        else:
-            dW = np.zeros((n_steps, dim))
-            if noisy:
-                z = np.empty(n_steps * dim)
-                w = np.empty((n_steps + 1, dim))
-                fill_normals(stream_key(seed, STREAM_BROWNIAN, path), z)
-                levy_increments(z, T, w, dW)
-        bkey = stream_key(seed, STREAM_BERNOULLI, path // share)
-        period = np.ones(n_levels, dtype=np.int64)
-        phase = np.zeros(n_levels, dtype=np.int64)
-        if method == SCHEDULE:
-            for l in range(2, level + 1):
-                period[l] = max(1, int(np.round(1.0 / probs[l])))
-                phase[l] = int(uniform(bkey, PHASE_COUNTER + l) * period[l])
-        x = x0[i].copy()
-        f = np.empty(dim)
-        vals = np.empty((n_levels, dim))
-        drawn = np.zeros(n_levels, dtype=np.bool_)
-        need = np.zeros(n_levels, dtype=np.bool_)
-        evals = evals_out[i]
-        cost = 0.0
-        failed = 0
-        for n in range(n_steps):
-            t = n * h
-            if method == NOISE:
-                for c in range(dim):
-                    f[c] = 0.0
-            elif method == MLEM or method == SCHEDULE:
-                # one inlined call site for both: the estimator is the largest inlined code
-                cost += mlem_estimate(t, x, drift, pp, lad, level, probs, bkey, n * MAX_LEVELS, vals,
-                                      drawn, need, f, evals, n if method == SCHEDULE else -1, period, phase)
-            else:
-                lv = 1 if (method == STITCH and n < switch_step) else level
-                level_drift(lv, t, x, drift, pp, lad, f)
-                cost += cost_table[lv]
-                evals[lv] += 1
-                if method == DIAG:
-                    level_drift(0, t, x, drift, pp, lad, vals[0])
-                    for l in range(1, n_levels):
-                        level_drift(l, t, x, drift, pp, lad, vals[l])
+    draw = noisy and not use_given
+    # the block's Brownian motion (Levy construction): memory per block, not per run
+    Z = np.empty((n_steps * dim if draw else 0, m))
+    W = np.empty((n_steps + 1 if draw else 0, dim, m))
+    if draw:
+        block_path(seed, a, m, T, Z, W)
+    X = np.empty((dim, m))
+    for c in range(dim):
+        for b in range(m):
+            X[c, b] = x0[b, c]
+    F = np.zeros((dim, m))
+    dW = np.zeros((dim, m))
+    use_vals = method == MLEM or method == SCHEDULE or method == DIAG
+    vals = np.empty((n_levels if use_vals else 0, dim, m))
+    drawn = np.zeros((n_levels + 1, m), dtype=np.bool_)
+    idx = np.empty(m, dtype=np.int64)
+    G = np.empty(dim * m)
+    H = np.empty(dim * m)
+    scr = np.empty(n_scratch)
+    cost = np.zeros(m)
+    failed = np.zeros(m, dtype=np.int64)
+    bkeys = np.empty(m, dtype=np.uint64)
+    for b in range(m):
+        bkeys[b] = stream_key(seed, STREAM_BERNOULLI, (a + b) // share)
+    period = np.ones(n_levels, dtype=np.int64)
+    phase = np.zeros((n_levels, m), dtype=np.int64)
+    if method == SCHEDULE:
+        for l in range(2, level + 1):
+            period[l] = max(1, int(np.round(1.0 / probs[l])))
+            for b in range(m):
+                phase[l, b] = int(uniform(bkeys[b], PHASE_COUNTER + l) * period[l])
+    n_failed = 0
+    for n in range(n_steps):
+        t = n * h
+        if method == MLEM or method == SCHEDULE:
+            mlem_block(t, X, drift, drift_block, pp, lad, level, probs, bkeys, n * MAX_LEVELS,
+                       n if method == SCHEDULE else -1, period, phase, vals, drawn, idx, scr,
+                       G, H, cost, evals_out, F)
+        elif method != NOISE:
+            lv = 1 if (method == STITCH and n < switch_step) else level
+            level_drift(lv, t, X, drift, drift_block, pp, lad, scr, F)
+            cl = cost_table[lv]
+            for b in range(m):
+                cost[b] += cl
+                evals_out[b, lv] += 1
+            if method == DIAG:
+                for l in range(n_levels):
+                    level_drift(l, t, X, drift, drift_block, pp, lad, scr, vals[l])
+                    if l == 0:
+                        continue
+                    for b in range(m):
                         s = 0.0
                         y = 0.0
                         e = 0.0
                         for c in range(dim):
-                            r = vals[l, c] - vals[l - 1, c]
+                            r = vals[l, c, b] - vals[l - 1, c, b]
                             s += r * r
                             y += r
-                            q = vals[l, c] - vals[0, c]
+                            q = vals[l, c, b] - vals[0, c, b]
                             e += q * q
                         y *= inv_sqrt_d
-                        d = diag_out[i, l]
+                        d = diag_out[b, l]
                         d[DIAG_SQ] += s
                         d[DIAG_Y1] += y
                         d[DIAG_Y2] += y * y
                         d[DIAG_Y3] += y * y * y
                         d[DIAG_Y4] += y * y * y * y
                         d[DIAG_ERR] += e
-            g = diffusion(t, pp)
-            for c in range(dim):
-                x[c] += h * f[c] + g * dW[n, c]
-                if not (abs(x[c]) < BLOWUP):
-                    failed = n + 1
-            if failed:
-                break
-        fail_step[i] = failed
-        cost_out[i] = cost
+        if noisy:
+            if use_given:
+                for c in range(dim):
+                    for b in range(m):
+                        dW[c, b] = dW_given[col + b, n, c]
+            else:
+                for c in range(dim):
+                    w0 = W[n, c]
+                    w1 = W[n + 1, c]
+                    for b in range(m):
+                        dW[c, b] = w1[b] - w0[b]
+        g = diffusion(t, pp)
         for c in range(dim):
-            x_out[i, c] = x[c] if failed == 0 else np.nan
+            for b in range(m):
+                X[c, b] += h * F[c, b] + g * dW[c, b]
+        # explosion check: one branch per path and step, off the vectorised update
+        for b in range(m):
+            if failed[b] == 0:
+                for c in range(dim):
+                    if not (abs(X[c, b]) < BLOWUP):
+                        failed[b] = n + 1
+                        n_failed += 1
+                        break
+        if n_failed == m:
+            break
+    for b in range(m):
+        fail_step[b] = failed[b]
+        cost_out[b] = cost[b]
+        for c in range(dim):
+            x_out[b, c] = X[c, b] if failed[b] == 0 else np.nan
+
+
+@njit(parallel=True)
+def simulate(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T, n_steps, seed, path_offset,
+             noisy, dW_given, share, switch_step, block, n_scratch, x_out, cost_out, evals_out, diag_out,
+             fail_step):
+    """Step paths path_offset .. path_offset + len(x0) - 1 from x0 to time T.
+
+    drift_block: the problem's block drift or None (drift is then used per point).
+    share: paths per Bernoulli pattern (MLEM; 1 = independent per path).
+    switch_step: first step that uses level `level` (STITCH; level 1 before).
+    block: paths per lock-step block; n_scratch: `drift.scratch_size(lad, d, block)`.
+    Outputs (filled): x_out (n, d) terminal states, cost_out (n,) counted cost,
+    evals_out (n, L+1) evaluations per level, diag_out (n, L+1, N_DIAG) (DIAG only),
+    fail_step (n,) 0 or the step at which the path became non-finite or exploded.
+    dW_given is (n, n_steps, d) to use given increments, or (0, 0, 0) to draw them (read in
+    place: a path-minor copy would cost more than the solve, measured).
+    """
+    n_paths = x0.shape[0]
+    n_blocks = (n_paths + block - 1) // block
+    for k in prange(n_blocks):
+        a = k * block
+        e = min(a + block, n_paths)
+        run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0[a:e], T, n_steps, seed,
+                  path_offset + a, noisy, dW_given, a, share, switch_step,
+                  n_scratch, x_out[a:e], cost_out[a:e], evals_out[a:e], diag_out[a:e], fail_step[a:e])
 
 
 @njit
-def estimator_draws(drift, pp, lad, top, probs, t, x, seed, n_draws, out):
-    """n_draws independent ML-EM drift estimates at one point (tests, diagnostics)."""
+def estimator_draws(drift, drift_block, pp, lad, top, probs, t, x, seed, n_draws, n_scratch, out):
+    """n_draws independent ML-EM drift estimates at one point (tests, diagnostics): draw j
+    uses the uniforms number j * MAX_LEVELS + l of stream (seed, STREAM_BERNOULLI, 0)."""
     n_levels = lad[0].shape[0]
     dim = x.shape[0]
-    vals = np.empty((n_levels, dim))
-    drawn = np.zeros(n_levels, dtype=np.bool_)
-    need = np.zeros(n_levels, dtype=np.bool_)
-    evals = np.zeros(n_levels, dtype=np.int64)
-    unused = np.ones(n_levels, dtype=np.int64)
-    bkey = stream_key(seed, STREAM_BERNOULLI, 0)
-    total = 0.0
+    X = np.empty((dim, 1))
+    for c in range(dim):
+        X[c, 0] = x[c]
+    F = np.empty((dim, 1))
+    vals = np.empty((n_levels, dim, 1))
+    drawn = np.zeros((n_levels + 1, 1), dtype=np.bool_)
+    idx = np.empty(1, dtype=np.int64)
+    G = np.empty(dim)
+    H = np.empty(dim)
+    scr = np.empty(n_scratch)
+    cost = np.zeros(1)
+    evals = np.zeros((1, n_levels), dtype=np.int64)
+    period = np.ones(n_levels, dtype=np.int64)
+    phase = np.zeros((n_levels, 1), dtype=np.int64)
+    bkeys = np.empty(1, dtype=np.uint64)
+    bkeys[0] = stream_key(seed, STREAM_BERNOULLI, 0)
     for j in range(n_draws):
-        total += mlem_estimate(t, x, drift, pp, lad, top, probs, bkey, j * MAX_LEVELS,
-                               vals, drawn, need, out[j], evals, -1, unused, unused)
-    return total / n_draws
+        mlem_block(t, X, drift, drift_block, pp, lad, top, probs, bkeys, j * MAX_LEVELS, -1, period, phase,
+                   vals, drawn, idx, scr, G, H, cost, evals, F)
+        for c in range(dim):
+            out[j, c] = F[c, 0]
+    return cost[0] / n_draws
 
 
 @njit
-def evaluate_level(drift, pp, lad, level, t, x, out):
-    """out[i] = f^level(t[i], x[i]) for points (t (n,), x (n, d))."""
-    for i in range(x.shape[0]):
-        level_drift(level, t[i], x[i], drift, pp, lad, out[i])
+def evaluate_level(drift, drift_block, pp, lad, level, t, x, n_scratch, out):
+    """out[i] = f^level(t[i], x[i]) for points (t (n,), x (n, d)); points sharing a time
+    are evaluated as one block."""
+    n, dim = x.shape
+    scr = np.empty(n_scratch)
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and t[j] == t[i]:
+            j += 1
+        X = np.empty((dim, j - i))
+        V = np.empty((dim, j - i))
+        for c in range(dim):
+            for b in range(j - i):
+                X[c, b] = x[i + b, c]
+        level_drift(level, t[i], X, drift, drift_block, pp, lad, scr, V)
+        for c in range(dim):
+            for b in range(j - i):
+                out[i + b, c] = V[c, b]
+        i = j

@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import PathExplosionError
 from . import kernels
 from .brownian import depth_of
-from .drift import exact_only_arrays
+from .drift import exact_only_arrays, scratch_size
 
 METHOD_CODES = {"em": kernels.EM, "mlem": kernels.MLEM, "diag": kernels.DIAG, "noise": kernels.NOISE,
                 "stitch": kernels.STITCH, "schedule": kernels.SCHEDULE}
@@ -55,6 +55,11 @@ def ladder_arrays(ladder, dim):
     return ladder.arrays(dim)
 
 
+def block_drift(problem):
+    """The problem's block drift `drift_block(t, X, params, OUT)` or None (per point only)."""
+    return getattr(problem, "drift_block", None)
+
+
 def check_probs(probs, level, n_levels):
     """Probabilities indexed by level (entries 0 and 1 ignored), validated for 2..level."""
     p = np.ones(n_levels)
@@ -86,7 +91,7 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
         Paths 0..n_paths-1 under `seed` (common random numbers across methods).
     probs : array indexed by level (ML-EM, schedule), default all 1.
     increments : optional (n_paths, n_steps, d) Brownian increments to use instead.
-    block_size : paths per kernel call (results do not depend on it).
+    block_size : paths per lock-step block (default kernels.BLOCK; results do not depend on it).
     x0 : optional (n_paths, d) initial states (default: problem.initial_states).
     share : ML-EM paths per Bernoulli pattern (1: independent per path; paths i and j
         share a pattern when i // share == j // share).
@@ -123,22 +128,21 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
                              f"(got {increments.shape})")
         if not np.all(np.isfinite(increments)):
             raise ValueError("increments contain non-finite values")
-    block = n_paths if block_size is None else int(block_size)
+    block = kernels.BLOCK if block_size is None else int(block_size)
     if block < 1:
         raise ValueError(f"block_size must be >= 1 (got {block_size})")
+    block = min(block, n_paths)
     x = np.empty((n_paths, dim))
     cost = np.empty(n_paths)
     evals = np.zeros((n_paths, L + 1), dtype=np.int64)
     diag = np.zeros((n_paths, L + 1, kernels.N_DIAG) if method == "diag" else (n_paths, L + 1, 0))
     fail = np.zeros(n_paths, dtype=np.int64)
-    none = np.empty((0, 0, 0))
     t0 = time.perf_counter()
-    for a in range(0, n_paths, block):
-        b = min(a + block, n_paths)
-        kernels.simulate(problem.drift, problem.diffusion, problem.params, lad, METHOD_CODES[method],
-                       int(level), p, x0[a:b], float(problem.T), int(n_steps), int(seed), a,
-                       bool(problem.noisy), none if increments is None else increments[a:b],
-                       int(share), int(switch_step), x[a:b], cost[a:b], evals[a:b], diag[a:b], fail[a:b])
+    kernels.simulate(problem.drift, block_drift(problem), problem.diffusion, problem.params, lad,
+                     METHOD_CODES[method], int(level), p, x0, float(problem.T), int(n_steps), int(seed), 0,
+                     bool(problem.noisy), np.empty((0, 0, 0)) if increments is None else increments,
+                     int(share), int(switch_step), block, scratch_size(lad, dim, block),
+                     x, cost, evals, diag, fail)
     wall = time.perf_counter() - t0
     bad = np.flatnonzero(fail)
     if bad.size:
@@ -161,8 +165,10 @@ def estimator_draws(problem, ladder, top, probs, t, x, seed, n_draws):
     """Independent ML-EM drift estimates at (t, x): array (n_draws, d) and mean cost."""
     p = check_probs(probs, top, ladder.levels + 1)
     out = np.empty((int(n_draws), problem.dim))
-    c = kernels.estimator_draws(problem.drift, problem.params, ladder_arrays(ladder, problem.dim), int(top), p,
-                                float(t), np.asarray(x, dtype=float), int(seed), int(n_draws), out)
+    lad = ladder_arrays(ladder, problem.dim)
+    c = kernels.estimator_draws(problem.drift, block_drift(problem), problem.params, lad, int(top), p,
+                                float(t), np.asarray(x, dtype=float), int(seed), int(n_draws),
+                                scratch_size(lad, problem.dim, 1), out)
     return out, c
 
 
@@ -172,7 +178,9 @@ def evaluate_level(problem, ladder, level, t, x):
     x = np.ascontiguousarray(np.atleast_2d(x), dtype=float)
     t = np.broadcast_to(np.asarray(t, dtype=float), (x.shape[0],)).copy()
     out = np.empty_like(x)
-    kernels.evaluate_level(problem.drift, problem.params, ladder_arrays(ladder, problem.dim), int(level), t, x, out)
+    lad = ladder_arrays(ladder, problem.dim)
+    kernels.evaluate_level(problem.drift, block_drift(problem), problem.params, lad, int(level), t, x,
+                           scratch_size(lad, problem.dim, x.shape[0]), out)
     return out
 
 
