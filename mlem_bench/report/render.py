@@ -12,8 +12,8 @@ import pandas as pd
 from ..analysis.rates import fit_rates, pooled, speedups
 from ..files import atomic_write
 from ..sweep.tables import fit_windows, read_optional, read_table
-from .blocks import fmt, ladder_gammas, md_table, report_blocks
-from .figures import plot_frontiers, plot_ladders, plot_regimes, plot_top_evals
+from .blocks import fmt, ladder_gammas, md_table, report_blocks, summary_blocks
+from .figures import plot_frontiers, plot_ladders, plot_regimes, plot_speedup_curves, plot_top_evals
 
 
 def to_markdown(blocks):
@@ -54,26 +54,32 @@ def to_html(blocks, folder):
 
 
 def render_report(out):
-    """Render every derived table, figure and the report of sweep folder `out` from its
-    stored tables (results, levels, floors); returns (rates, speed, gammas)."""
+    """Render every derived table, figure, the report and summary.md of sweep folder `out`
+    from its stored tables; returns the derived tables (`blocks.replicated`, with gammas)."""
     out = Path(out)
     results, levels, floors = (read_table(out, stem) for stem in ("results", "levels", "floors"))
     blocks, t = report_blocks(results, levels, floors, fit_windows(out), read_optional(out, "learned"),
-                              read_optional(out, "skipped"))
-    points, rates = t["points"], t["rates"]
+                              read_optional(out, "skipped"), read_optional(out, "replicates"))
+    # figures of single frontiers show replicate 0; the curves figure shows every replicate
+    points, rates = (t[k][t[k].replicate == 0] for k in ("points", "rates"))
+    lv0 = levels[levels.replicate == 0] if "replicate" in levels else levels
     atomic_write(out / "work_precision.png", lambda p: plot_frontiers(points, rates, p))
     atomic_write(out / "regimes.png", lambda p: plot_regimes(rates, p))
     atomic_write(out / "top_evals.png", lambda p: plot_top_evals(points, p))
-    atomic_write(out / "ladder.png", lambda p: plot_ladders(levels, t["gammas"], p))
+    atomic_write(out / "ladder.png", lambda p: plot_ladders(lv0, t["gammas"], p))
+    atomic_write(out / "speedup_curves.png", lambda p: plot_speedup_curves(t["bands"], t["spx"], p))
     if results.sw2.notna().any():
         atomic_write(out / "weak.png", lambda p: plot_frontiers(points, rates, p, y="sw2", ylabel="sliced W2 to exact",
                                                                  floors=floors))
-    atomic_write(out / "rates.csv", lambda p: rates.drop(columns="intercept").to_csv(p, index=False))
-    atomic_write(out / "speedup.csv", lambda p: t["speed"].to_csv(p, index=False))
-    atomic_write(out / "gamma.csv", lambda p: t["gammas"].to_csv(p, index=False))
+    derived = {"rates": t["rates"].drop(columns="intercept"), "speedup": t["speed"], "gamma": t["gammas"],
+               "speedup_curves": t["curves"], "speedup_bands": t["bands"], "exponents": t["exponents"],
+               "speedup_summary": t["speedup"], "regularity": t["regularity"]}
+    for stem, df in derived.items():
+        atomic_write(out / f"{stem}.csv", lambda p, df=df: df.to_csv(p, index=False))
     atomic_write(out / "report.md", lambda p: Path(p).write_text(to_markdown(blocks)))
     atomic_write(out / "report.html", lambda p: Path(p).write_text(to_html(blocks, out)))
-    return rates, t["speed"], t["gammas"]
+    atomic_write(out / "summary.md", lambda p: Path(p).write_text(to_markdown(summary_blocks(t))))
+    return t
 
 
 @dataclass

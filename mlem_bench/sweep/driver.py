@@ -1,8 +1,8 @@
 """The sweep driver: a sweep folder, its manifest, and every task persisted as it finishes.
 
-A sweep runs one plan per case, then one cell per (case, configuration, seed) (see
-`tasks`). The driver writes each finished task atomically (``plans/<case>.json``,
-``cells/<id>.json``) as soon as it completes, so an interrupted sweep resumes without
+A sweep runs one plan per (case, replicate), then one cell per (case, replicate,
+configuration, seed) (see `tasks`). The driver writes each finished task atomically
+(``plans/<case>--r<replicate>.json``, ``cells/<id>.json``) as soon as it completes, so an interrupted sweep resumes without
 recomputing or duplicating anything; the tables are written at the end (`tables`), and
 rendering the report is a separate step (`mlem_bench.report.render`).
 """
@@ -19,9 +19,9 @@ from ..files import read_json, write_json
 from ..ladders.learned import LearnedLadder
 from .executors import InProcess
 from .tables import sweep_tables, write_tables
-from .tasks import CaseTask, plan_case, run_cell
+from .tasks import CaseTask, plan_case, replicate_case, run_cell
 
-FORMAT = 2                 # layout of sweep.json, plans and cells; bump when it changes
+FORMAT = 3                 # layout of sweep.json, plans and cells; bump when it changes
 PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -98,9 +98,14 @@ def open_sweep(out, cases, resume):
     return m
 
 
-def cell_id(case, index, seed):
-    """File stem of a cell: case, configuration index in the plan, seed."""
-    return f"{case}--c{index:03d}--s{seed}"
+def plan_id(case, replicate):
+    """File stem of a plan: case and replicate."""
+    return f"{case}--r{replicate:02d}"
+
+
+def cell_id(case, replicate, index, seed):
+    """File stem of a cell: case, replicate, configuration index in its plan, seed."""
+    return f"{case}--r{replicate:02d}--c{index:03d}--s{seed}"
 
 
 class Progress:
@@ -155,7 +160,8 @@ def run_sweep(cases, out, executor=None, resume=False, progress=True, on_saved=N
     out = Path(out)
     open_sweep(out, cases, resume)
     executor = executor or InProcess()
-    tasks_of = {c.name: CaseTask(case_key(c), c) for c in cases}
+    tasks_of = {(c.name, r): CaseTask(f"{case_key(c)}-r{r}", replicate_case(c, r), r)
+                for c in cases for r in range(c.sweep.replicates)}
     t0 = time.perf_counter()
 
     def persist(tasks, fn, path_of, desc):
@@ -171,15 +177,15 @@ def run_sweep(cases, out, executor=None, resume=False, progress=True, on_saved=N
         finally:
             bar.close()
 
-    plan_path = lambda name: out / "plans" / f"{name}.json"       # noqa: E731
-    persist([(c.name, (tasks_of[c.name],)) for c in cases], plan_case, plan_path, "plans")
-    plans = {c.name: read_json(plan_path(c.name)) for c in cases}
+    plan_path = lambda key: out / "plans" / f"{key}.json"       # noqa: E731
+    persist([(plan_id(*k), (t,)) for k, t in tasks_of.items()], plan_case, plan_path, "plans")
+    plans = {k: read_json(plan_path(plan_id(*k))) for k in tasks_of}
     cells = []
-    for c in cases:
-        p = plans[c.name]
-        for seed in c.sweep.seeds:
+    for (name, r), task in tasks_of.items():
+        p = plans[(name, r)]
+        for seed in task.case.sweep.seeds:
             for i, cfg in enumerate(p["configs"]):
-                cells.append((cell_id(c.name, i, seed), (tasks_of[c.name], cfg, seed, p["ref_steps"])))
+                cells.append((cell_id(name, r, i, seed), (task, cfg, seed, p["ref_steps"])))
     cell_path = lambda key: out / "cells" / f"{key}.json"          # noqa: E731
     persist(cells, run_cell, cell_path, "cells")
     rows = [read_json(cell_path(k)) for k, _ in cells]

@@ -39,7 +39,8 @@ class Sweep:
     methods: list = field(default_factory=lambda: ["em", "mlem"])
     baselines: list = field(default_factory=list)
     seed: int = 0
-    n_seeds: int = 1         # replicates under seeds seed .. seed + n_seeds - 1
+    n_seeds: int = 1         # path seeds seed .. seed + n_seeds - 1 within a replicate (one plan)
+    replicates: int = 1      # independent replicates: each its own ladder draw, pilot and paths
     batches: int = 0         # path batches per run, for jackknife intervals (0: min(10, n_paths // 2))
     em_splits: list = field(default_factory=lambda: [0.5])     # EM: share of eps^2 to the step error
     var_shares: list = field(default_factory=lambda: [0.5])    # ML-EM: share of eps^2 to the randomisation
@@ -74,6 +75,8 @@ class Sweep:
                              f"(got {self.batches})")
         if self.n_seeds < 1:
             raise ValueError(f"[sweep].n_seeds must be >= 1 (got {self.n_seeds})")
+        if isinstance(self.replicates, bool) or not isinstance(self.replicates, int) or self.replicates < 1:
+            raise ValueError(f"[sweep].replicates must be an integer >= 1 (got {self.replicates!r})")
         if self.share_paths < 0:
             raise ValueError(f"[sweep].share_paths must be >= 1, or 0 for one pattern per batch "
                              f"(got {self.share_paths})")
@@ -143,13 +146,14 @@ PROBLEM_FIELDS = {
 }
 LADDER_FIELDS = {"kind": (str, False, "synthetic"), **schema(SyntheticLadder, {
     "gamma": NUMBER, "levels": int, "eps1": NUMBER, "cost1": NUMBER, "seed": int, "n_features": int,
-    "lengthscale": NUMBER, "work_per_unit": NUMBER})}
+    "lengthscale": NUMBER, "work_per_unit": NUMBER, "structure": str})}
 LEARNED_FIELDS = {"kind": (str, True, None), **schema(LearnedLadder, {
     "widths": list, "depth": int, "train_steps": int, "batch_size": int, "lr": NUMBER, "seed": int,
     "checkpoints": str, "measure_paths": int, "measure_steps": int, "twin": bool})}
 LEARNED_FIELDS["checkpoints"] = (str, False, None)     # default models/<case name>, see build_ladder
 SWEEP_FIELDS = schema(Sweep, {
-    "methods": list, "baselines": list, "eps": list, "n_paths": int, "seed": int, "n_seeds": int, "batches": int,
+    "methods": list, "baselines": list, "eps": list, "n_paths": int, "seed": int, "n_seeds": int, "replicates": int,
+    "batches": int,
     "em_splits": list, "var_shares": list, "max_refine": int, "stitch_fractions": list, "share_paths": int,
     "pilot_paths": int, "ref_factor": int, "fit_eps": list})
 
