@@ -97,7 +97,7 @@ class NotebookTables:
 
 
 def notebook_tables(folder=None, small_spec=None):
-    """Tables of sweep folder `folder` (default: $MLEM_RESULTS). Without either, the
+    """Tables of replicate 0 of sweep folder `folder` (default: $MLEM_RESULTS). Without either, the
     small sweep `small_spec` (a spec path the notebook names) is run into a temporary folder."""
     folder = folder or os.environ.get("MLEM_RESULTS")
     if not folder:
@@ -109,6 +109,11 @@ def notebook_tables(folder=None, small_spec=None):
         print(f"MLEM_RESULTS not set: running the small sweep {Path(small_spec).name} into {folder}")
         run_sweep([load_case(small_spec)], folder, progress=False)
     results, levels, floors = (read_table(folder, stem) for stem in ("results", "levels", "floors"))
+    # the notebooks draw single frontiers: replicate 0 (the report's curves show every replicate)
+    if "replicate" in results:
+        results = results[results.replicate == 0]
+    if "replicate" in levels:
+        levels = levels[levels.replicate == 0]
     points = pooled(results)
     return NotebookTables(Path(folder), results, points, fit_rates(points, fit_windows(folder)), speedups(points),
                           levels, ladder_gammas(levels), floors)
