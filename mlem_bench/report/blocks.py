@@ -124,7 +124,7 @@ def pilot_table(replicates, speedup, curves):
     replicate's paths (its cost per path added to both methods, which both tune from it)."""
     out = []
     for case, g in replicates.groupby("case", sort=False):
-        row = {"case": case, "pilot_cost": float(g.pilot_cost.median()),
+        row = {"case": case, "pilot_cost": float(g.pilot_cost.median()), "pilot_paths": int(g.pilot_paths.iloc[0]),
                "share": float(g.pilot_cost.sum() / (g.pilot_cost.sum() + g.run_cost.sum()))}
         s = speedup[(speedup.case == case) & (speedup.method == "em")]
         if len(s) and np.isfinite(s.error.iloc[0]):
@@ -281,7 +281,7 @@ def nested_lines(t):
 
 
 def pct(v):
-    return f"{100 * v:.2g}%" if np.isfinite(v) else "n/a"
+    return f"{100 * v:.3g}%" if np.isfinite(v) else "n/a"
 
 
 def summary_blocks(t):
@@ -330,7 +330,8 @@ def summary_blocks(t):
             line = f"{r.case}: the pilot costs {r.pilot_cost:.3g} units per replicate, {pct(r.share)} of the run's total"
             if np.isfinite(getattr(r, "speedup", np.nan)):
                 line += (f"; amortised over the replicate's paths it turns the median speed-up {r.speedup:.1f}x "
-                         f"into {r.speedup_amortised:.2g}x")
+                         f"into {r.speedup_amortised:.3f}x (the pilot evaluates every level, the finest included, "
+                         f"on {int(r.pilot_paths)} paths)")
             text.append(line + ".")
     if len(reg):
         per = reg.groupby("case").agg(max_ratio=("max_ratio", "median"), out=("out_of_order", "sum"),

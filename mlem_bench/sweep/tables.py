@@ -24,7 +24,8 @@ LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns
 SKIPPED_COLUMNS = ["case", "replicate", "method", "eps_target", "why"]
 # one row per replicate of a case: its seeds, its pilot's counted cost (all pilot paths) and
 # the counted cost of its runs (sum over its cells of mean cost x paths)
-REPLICATE_COLUMNS = ["case", "replicate", "ladder_seed", "sweep_seed", "pilot_cost", "run_cost", "paths"]
+REPLICATE_COLUMNS = ["case", "replicate", "ladder_seed", "sweep_seed", "pilot_cost", "pilot_paths", "run_cost",
+                     "paths"]
 # stem -> columns (None: columns follow the rows, as for the per-level table)
 TABLES = {"results": RESULT_COLUMNS, "levels": None, "floors": FLOOR_COLUMNS, "learned": LEARNED_COLUMNS,
           "skipped": SKIPPED_COLUMNS, "replicates": REPLICATE_COLUMNS}
@@ -53,6 +54,7 @@ def sweep_tables(rows, plans, cases):
             skipped += [{"case": c.name, "replicate": r, **row} for row in p.get("skipped", [])]
             reps.append({"case": c.name, "replicate": r, "ladder_seed": p["ladder_seed"],
                          "sweep_seed": p["sweep_seed"], "pilot_cost": p["pilot_cost"],
+                         "pilot_paths": int(p["model"]["pilot"]["n_paths"]),
                          "run_cost": float(spent.get((c.name, r), 0.0)), "paths": int(paths.get((c.name, r), 0))})
         p = plans[(c.name, 0)]
         if p["floors"]:
