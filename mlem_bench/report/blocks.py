@@ -114,7 +114,7 @@ def replicated(results, levels, windows, replicates=None):
          "exponents": exponent_table(points, rates), "speedup": speedup_table(curves, bands, spx),
          "regularity": regularity(levels), "n_rep": n_rep}
     t["pilot"] = pilot_table(replicates, t["speedup"], curves) if replicates is not None and len(replicates) else None
-    t["warnings"] = warnings(t["exponents"], t["speedup"], points)
+    t["warnings"] = stability_warnings(t["exponents"], t["speedup"], points)
     return t
 
 
@@ -136,7 +136,7 @@ def pilot_table(replicates, speedup, curves):
     return pd.DataFrame(out)
 
 
-def warnings(exponents, speedup, points):
+def stability_warnings(exponents, speedup, points):
     """Pre-asymptotic warnings: per case, each exponent whose median fit over the smaller half
     of the errors differs from the larger half by more than its tolerance, and what to extend."""
     out = []
@@ -194,6 +194,15 @@ def report_blocks(results, levels, floors, windows, learned=None, skipped=None, 
     blocks += [("h2", "Speed-up curves"), ("img", "speedup_curves.png"),
                ("p", "Per case: median S(e) over replicates (line), 10-90% band (shaded), and a guide of the theory "
                      "slope through the median at the largest grid error.")]
+    base = t["speedup"][t["speedup"].method != "em"]
+    if len(base):
+        b = base.reindex(columns=["case", "method", "error", "s_median", "s_lo", "s_hi", "x_n"]).copy()
+        b["S over the baseline"] = [interval(v, lo, hi, 1, "x") if np.isfinite(v) else "no grid error every replicate reaches"
+                                    for v, lo, hi in zip(b.s_median, b.s_lo, b.s_hi)]
+        blocks += [("p", "Baselines: S(e) of ML-EM over each baseline at the smallest grid error every replicate of "
+                         "both reaches (a baseline has no value below its plateau: it does not reach e there); "
+                         "x_n: replicates with a curve."),
+                   ("table", b[["case", "method", "error", "S over the baseline", "x_n"]])]
     r0 = rates[rates.replicate == 0].copy()
     r0["fitted (OLS, lack of fit)"] = [interval(-s, -h, -lo) for s, lo, h in zip(r0.slope, r0.slope_lo, r0.slope_hi)]
     blocks += [("h2", "Replicate 0 in detail"),
