@@ -177,7 +177,9 @@ def exponent_table(points, rates):
                     else np.nan,
                     "median_large": float(np.nanmedian(big)) if np.isfinite(big).any() else np.nan,
                     "median_small": float(np.nanmedian(small)) if np.isfinite(small).any() else np.nan})
-    return pd.DataFrame(out)
+    cols = ["case", "method", "gamma", "n", "median", "lo", "hi", "q10", "q90", "theory", "tol", "within",
+            "ols_halfwidth", "median_large", "median_small"]
+    return pd.DataFrame(out).reindex(columns=cols)
 
 
 def speedup_table(curves, bands, spx):
@@ -196,7 +198,10 @@ def speedup_table(curves, bands, spx):
         row.update(x_median_large=float(np.nanmedian(x.exponent_large)) if x.exponent_large.notna().any() else np.nan,
                    x_median_small=float(np.nanmedian(x.exponent_small)) if x.exponent_small.notna().any() else np.nan)
         out.append(row)
-    return pd.DataFrame(out)
+    dist = ["n", "median", "lo", "hi", "q10", "q90", "theory", "tol", "within"]
+    cols = (["case", "method", "gamma", "error", "s_median", "s_lo", "s_hi", "s_q10", "s_q90"]
+            + [f"x_{k}" for k in dist] + ["x_median_large", "x_median_small"])
+    return pd.DataFrame(out).reindex(columns=cols)
 
 
 def regularity(levels):

@@ -312,6 +312,8 @@ def summary_blocks(t):
             row["speed-up exp. [boot]"] = interval(v.x_median, v.x_lo, v.x_hi)
             row["theory"] = fmt(v.x_theory)
             row["within"] = f"{v.x_within}/{v.x_n}" if np.isfinite(v.x_theory) else ""
+        else:
+            row["S(e) median [boot] (10-90%)"] = "EM and ML-EM reach no common grid error"
         for m, name in (("mlem", "ML-EM"), ("em", "EM")):
             if m in e.index:
                 v = e.loc[m]
