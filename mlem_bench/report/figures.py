@@ -145,5 +145,6 @@ def plot_speedup_curves(bands, spx, path):
         ax.set(xscale="log", yscale="log", xlabel="error e", ylabel="S(e) = cost EM / cost ML-EM", title=case)
         ax.invert_xaxis()
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
+        if ax.get_legend_handles_labels()[0]:      # a case with no curve has nothing to label
+            ax.legend(fontsize=6)
     save_figure(plt, fig, path, 100)
