@@ -1,11 +1,28 @@
 """Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
-mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench bench [--quick],
-mlem-bench peers [--quick]."""
+mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench predict TABLE [--plot PNG],
+mlem-bench bench [--quick], mlem-bench peers [--quick].
+
+Exit status: 0 done; 2 an error before or instead of the work (one line: spec, folder,
+damaged file, memory limit, lock); 3 a sweep finished but some cases failed (one line
+each; the others' tables and report are written); 130 interrupted.
+"""
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from .errors import SpecError
+
+EXIT_FAILED_CASES = 3
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def memory_size(text):
+    """A size such as 512M, 8G or 1.5T (binary units; bare numbers are bytes) in bytes."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; give e.g. 8G, 512M or a number of bytes")
+    return int(float(m.group(1)) * SIZE_UNITS[m.group(2).upper()])
 
 SUITE = Path(__file__).resolve().parent / "suite"     # the default suite, shipped as package data
 
@@ -63,7 +80,8 @@ def cmd_run(args):
                 cases.append(synthetic_twin(c))
     executor = make_executor(args.workers, args.scheduler)
     try:
-        run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet)
+        tables = run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet,
+                           max_memory=args.max_memory, wait=args.wait, keep_damaged=args.keep_damaged)
     except KeyboardInterrupt:
         again = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["run"] else f"run --out {args.out}"
         print(f"mlem-bench: interrupted; finished tasks are saved in {args.out}; "
@@ -71,6 +89,12 @@ def cmd_run(args):
         return 130
     finally:
         executor.close()
+    failed = tables["failed"]
+    if tables["results"].empty:
+        for r in failed.itertuples():
+            print(f"mlem-bench: case {r.case} failed ({r.stage}): {r.reason}", file=sys.stderr)
+        print(f"mlem-bench: no case finished; nothing to report (failed.csv in {args.out})", file=sys.stderr)
+        return EXIT_FAILED_CASES
     t = render_report(args.out)
     ex = t["exponents"][t["exponents"].method.isin(["em", "mlem"])]
     print("cost exponents over replicates (median [95% bootstrap], replicates within tolerance of theory)")
@@ -83,6 +107,12 @@ def cmd_run(args):
     print(s.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"\nwrote {args.out}/report.md, summary.md, report.html, results.csv/.parquet, replicates.csv, "
           f"exponents.csv, speedup_summary.csv, speedup_curves.csv, figures")
+    for r in failed.itertuples():
+        print(f"mlem-bench: case {r.case} failed ({r.stage}): {r.reason}", file=sys.stderr)
+    if len(failed):
+        print(f"mlem-bench: {len(failed)} case(s) failed and are not in the report (failed.csv); fix their specs and "
+              f"rerun with --resume: only they are computed", file=sys.stderr)
+        return EXIT_FAILED_CASES
     return 0
 
 
@@ -119,6 +149,39 @@ def cmd_report(args):
         raise SpecError(f"{out}: no sweep.json here; pass the --out folder of a finished `mlem-bench run`")
     render_report(out)
     print(f"wrote {out}/report.md, report.html and figures")
+    return 0
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    from .analysis.predict import SCALARS, best_at, error_model, predict, read_levels
+
+    for name, grid in (("--splits", args.splits), ("--var-shares", args.var_shares)):
+        if not all(0 < v < 1 for v in grid):
+            raise SpecError(f"{name} must be numbers in (0, 1) (got {grid})")
+    levels, scalars = read_levels(args.table)
+    given = {k: getattr(args, k) for k in SCALARS if getattr(args, k) is not None}
+    kw = {**{k: v for k, v in SCALARS.items() if v is not None}, **scalars, **given}
+    model, ladder = error_model(levels, **{k: kw.get(k) for k in SCALARS})
+    eps = None
+    if args.eps_max is not None or args.eps_min is not None:
+        if not (args.eps_max and args.eps_min and args.eps_max > args.eps_min > 0):
+            raise SpecError("--eps-max and --eps-min must both be given with eps-max > eps-min > 0")
+        eps = np.geomspace(args.eps_max, args.eps_min, args.n)
+    configs, curve = predict(model, ladder, args.splits, args.var_shares, eps=eps)
+    fmt = lambda v: f"{v:.3g}"      # noqa: E731
+    print(f"# {args.table}: {ladder.levels} levels, c_h {model.c_h:.3g}, c_v {model.c_v:.3g}, T {model.T:g}; "
+          f"bias splits {args.splits} (EM and ML-EM), ML-EM variance shares {args.var_shares}")
+    print("\n## predicted speed-up S(e) = cheapest EM / cheapest ML-EM configuration with error <= e")
+    print(curve.to_string(index=False, float_format=fmt))
+    print("\n## ML-EM configuration behind each S(e): top level, steps, p_l (l = 1..k), "
+          "expected top-level evaluations per path")
+    print(best_at(configs, curve).to_string(index=False, float_format=fmt))
+    if args.plot:
+        from .report.figures import plot_speedup_lines
+        plot_speedup_lines({"predicted": curve}, args.plot, title=f"predicted S(e): {Path(args.table).name}")
+        print(f"\nwrote {args.plot}")
     return 0
 
 
@@ -169,6 +232,11 @@ def main(argv=None):
     run.add_argument("--workers", type=int, default=None, help="run cells on a local Dask cluster of N processes")
     run.add_argument("--scheduler", default=None, help="run cells on the Dask cluster at this address (tcp://host:port)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--max-memory", type=memory_size, default=None,
+                     help="refuse a case whose estimated memory exceeds this (e.g. 8G; default: half the RAM)")
+    run.add_argument("--wait", action="store_true", help="wait for another run holding --out instead of exiting")
+    run.add_argument("--keep-damaged", action="store_true",
+                     help="report damaged plan/cell files and leave them (their case fails) instead of recomputing")
     run.set_defaults(func=cmd_run)
     train = sub.add_parser("train", help="train the score networks of every learned ladder (resumes; keeps trained levels)")
     train.add_argument("spec", nargs="*", help="case files (default: the suite's cases with a learned ladder)")
@@ -185,6 +253,23 @@ def main(argv=None):
     rep = sub.add_parser("report", help="render report.md/.html and figures of a sweep folder from its tables")
     rep.add_argument("dir", help="the --out folder of a run")
     rep.set_defaults(func=cmd_report)
+    pr = sub.add_parser("predict", help="predict ML-EM's speed-up over EM from a table of per-level costs and "
+                                         "errors (docs/learned.md)")
+    pr.add_argument("table", help="CSV (columns cost, error, delta; one row per level) or TOML ([[level]] tables)")
+    pr.add_argument("--T", type=float, default=None, help="time horizon T")
+    pr.add_argument("--c_h", "--c-h", dest="c_h", type=float, default=None, help="EM's step-error constant")
+    pr.add_argument("--pilot-h", dest="pilot_h", type=float, default=None, help="pilot step h (c_h = pilot error / h)")
+    pr.add_argument("--pilot-error", dest="pilot_error", type=float, default=None, help="pilot EM error at step h")
+    pr.add_argument("--c_v", "--c-v", dest="c_v", type=float, default=None, help="randomisation constant (default 1)")
+    pr.add_argument("--min-steps", dest="min_steps", type=int, default=None, help="smallest stable grid (default 8)")
+    pr.add_argument("--splits", type=float, nargs="+", default=[0.3, 0.5, 0.7], help="bias splits, both methods")
+    pr.add_argument("--var-shares", dest="var_shares", type=float, nargs="+", default=[0.3, 0.5, 0.7],
+                    help="ML-EM variance shares")
+    pr.add_argument("--eps-max", type=float, default=None, help="largest target error of the grid")
+    pr.add_argument("--eps-min", type=float, default=None, help="smallest target error of the grid")
+    pr.add_argument("--n", type=int, default=16, help="targets on the geometric grid")
+    pr.add_argument("--plot", default=None, help="also write the S(e) curve as this PNG")
+    pr.set_defaults(func=cmd_predict)
     bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.set_defaults(func=cmd_bench)

@@ -213,6 +213,13 @@ def gmm_score(t, x, p, out):
 
 
 @njit(cache=True)
+def gmm_score_rows(t, x, p, out):
+    """gmm_score of each row x[i] at its own diffusion time t[i]."""
+    for i in range(x.shape[0]):
+        gmm_score(t[i], x[i], p, out[i])
+
+
+@njit(cache=True)
 def gmm_reverse_drift(s, y, p, out):
     # solver time s in [0, 1 - t_min] runs diffusion time t = 1 - s backwards
     t = 1.0 - s
@@ -276,11 +283,11 @@ class GaussianMixtureReverse(Problem):
         return self.weights, a * self.means, a * a * self.variances + 1 - a * a
 
     def score(self, t, x):
-        """grad log p_t at the points x (n, d)."""
+        """grad log p_t at the points x (n, d); t a number or one diffusion time per point."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
+        t = np.broadcast_to(np.asarray(t, dtype=float), x.shape[:1]).copy()
         out = np.empty_like(x)
-        for i in range(x.shape[0]):
-            gmm_score(float(t), x[i], self.params, out[i])
+        gmm_score_rows(t, x, self.params, out)
         return out
 
     def log_density(self, t, x):

@@ -7,7 +7,9 @@
 # --toy runs the tiny test spec on the CPU instead (about a minute), so the script is
 # exercised by the test suite where no GPU is. COMPILE=1 adds --compile (torch.compile).
 # Needs a Python with the project's dependencies (PYTHON, default python3; on a GPU a CUDA
-# build of torch); installs nothing. Budget: 9 minutes on one H200-class GPU.
+# build of torch); installs nothing. Budget: about 5 minutes on one H200-class GPU at an
+# assumed 25 TFLOP/s effective, 8 at half that (the arithmetic is in the spec's comment);
+# stopped at 9 minutes. A stopped run resumes: rerun the same command with the same OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -13,13 +13,17 @@ A replicate is one ladder draw, one pilot and one set of paths (`sweep.tasks`). 
 
 Over replicates: the median, its 10-90% band, and a percentile bootstrap interval of the
 median (`scipy.stats.bootstrap`, resampling replicates).
+
+The same cheapest-configuration rule serves one table of points in any currency: measured
+(error, counted multiply-adds), measured (error, time: `time_cost`) or the tuner's predicted
+(error, cost) (`curve_table`, used by the learned section and `analysis.predict`).
 """
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..tuning.methods import ALL_METHODS
-from .rates import frontier
+from .rates import frontier, method_pairs
 
 GRID_PER_DECADE = 8       # grid errors 10^(k/8): the same points for every replicate and case
 BOOT_LEVEL = 0.95         # nominal level of the bootstrap interval of a median
@@ -29,11 +33,15 @@ EXPONENT_TOL = 0.25       # a replicate's cost exponent "agrees" within this of 
 SPEEDUP_EXPONENT_TOL = 0.3    # ... and its speed-up exponent within this
 
 
+CURVE_COLUMNS = ["error", "cost_em", "cost_mlem", "speedup"]
+
+
 def cheapest_cost(error, cost, at):
     """Cost of the cheapest configuration whose error is <= each value of `at` (NaN where
     none is): a step function of `at`, no interpolation."""
     error, cost, at = np.asarray(error, float), np.asarray(cost, float), np.atleast_1d(np.asarray(at, float))
-    ok = error[None, :] <= at[:, None]
+    # a grid point equal to an error (predicted curves read on their targets) counts as reached
+    ok = error[None, :] <= at[:, None] * (1 + 1e-12)
     return np.where(ok.any(axis=1), np.where(ok, cost[None, :], np.inf).min(axis=1), np.nan)
 
 
@@ -45,14 +53,33 @@ def error_grid(lo, hi, per_decade=GRID_PER_DECADE):
     return 10.0 ** (k[::-1] / per_decade)
 
 
-def speedup_curve(err_a, cost_a, err_b, cost_b, per_decade=GRID_PER_DECADE):
+def speedup_curve(err_a, cost_a, err_b, cost_b, per_decade=GRID_PER_DECADE, grid=None):
     """S(e) of b over a (cost of a / cost of b, cheapest configurations with error <= e) on
     the grid points both reach: from the larger of the two smallest errors up to the smaller
-    of the two largest. Returns (grid, cost_a, cost_b, S); empty when the ranges do not meet."""
+    of the two largest (or on the given `grid`). Returns (grid, cost_a, cost_b, S); empty
+    when the ranges do not meet."""
     err_a, err_b = np.asarray(err_a, float), np.asarray(err_b, float)
-    grid = error_grid(max(err_a.min(), err_b.min()), min(err_a.max(), err_b.max()), per_decade)
+    if grid is None:
+        if err_a.size == 0 or err_b.size == 0:
+            return (np.array([]),) * 4
+        grid = error_grid(max(err_a.min(), err_b.min()), min(err_a.max(), err_b.max()), per_decade)
+    grid = np.asarray(grid, float)
     ca, cb = cheapest_cost(err_a, cost_a, grid), cheapest_cost(err_b, cost_b, grid)
     return grid, ca, cb, ca / cb
+
+
+def curve_table(err_em, cost_em, err_mlem, cost_mlem, grid=None):
+    """`speedup_curve` of ML-EM over EM as a DataFrame (columns CURVE_COLUMNS, error
+    decreasing), for one table of points in any currency."""
+    g, a, b, s = speedup_curve(err_em, cost_em, err_mlem, cost_mlem, grid=grid)
+    return pd.DataFrame({"error": g, "cost_em": a, "cost_mlem": b, "speedup": s}, columns=CURVE_COLUMNS)
+
+
+def time_cost(evals_per_level, eval_ns):
+    """Measured-time cost of a run (ns per path): its mean evaluations of each level per path
+    times that level's measured time per evaluation (batched, as the sampler calls it)."""
+    ev = np.asarray(evals_per_level, float)
+    return float(ev @ np.asarray(eval_ns, float)[:ev.size])
 
 
 def log_slope(x, y):
@@ -74,17 +101,11 @@ def theory_speedup_exponent(method, gamma, against="mlem"):
 def speedup_curves(points, against="mlem", per_decade=GRID_PER_DECADE):
     """Long table of S(e) per (case, replicate, method): one row per grid error both reach."""
     out = []
-    for (case, rep), g in points.groupby(["case", "replicate"], sort=False):
-        ml = g[g.method == against]
-        if ml.empty:
-            continue
-        for method, gm in g.groupby("method", sort=False):
-            if method == against:
-                continue
-            grid, ca, cb, s = speedup_curve(gm.error, gm.cost, ml.error, ml.cost, per_decade)
-            out += [{"case": case, "replicate": int(rep), "gamma": float(g.gamma.iloc[0]), "method": method,
-                     "error": e, "cost_other": a, "cost_mlem": b, "speedup": v}
-                    for e, a, b, v in zip(grid, ca, cb, s)]
+    for case, rep, gamma, method, gm, ml in method_pairs(points, against):
+        grid, ca, cb, s = speedup_curve(gm.error, gm.cost, ml.error, ml.cost, per_decade)
+        out += [{"case": case, "replicate": rep, "gamma": gamma, "method": method,
+                 "error": e, "cost_other": a, "cost_mlem": b, "speedup": v}
+                for e, a, b, v in zip(grid, ca, cb, s)]
     return pd.DataFrame(out, columns=["case", "replicate", "gamma", "method", "error", "cost_other", "cost_mlem",
                                       "speedup"])
 

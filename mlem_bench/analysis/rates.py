@@ -155,14 +155,20 @@ def speedups(points, against="mlem"):
     the replicate's path batches (the single-replicate reading; `curves` gives the
     replicated one)."""
     out = []
+    for case, rep, gamma, method, gm, ml in method_pairs(points, against):
+        row = {"case": case, "replicate": rep, "gamma": gamma, "method": method}
+        row.update(speedup_interval(gm, ml))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def method_pairs(points, against="mlem"):
+    """(case, replicate, gamma, method, its points, `against`'s points) for every other
+    method of each (case, replicate) that has points of `against`."""
     for (case, rep), g in points.groupby(["case", "replicate"], sort=False):
         ml = g[g.method == against]
         if ml.empty:
             continue
         for method, gm in g.groupby("method", sort=False):
-            if method == against:
-                continue
-            row = {"case": case, "replicate": int(rep), "gamma": float(g.gamma.iloc[0]), "method": method}
-            row.update(speedup_interval(gm, ml))
-            out.append(row)
-    return pd.DataFrame(out)
+            if method != against:
+                yield case, int(rep), float(g.gamma.iloc[0]), method, gm, ml

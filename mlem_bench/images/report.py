@@ -13,6 +13,10 @@ from ..report.blocks import md_table
 from ..report.figures import pyplot, save_figure
 from .spec import require_output
 
+# the level table's columns (train_steps: absent from runs made before [ladder].budget)
+LEVEL_COLUMNS = ["level", "base", "params", "flops", "train_steps", "batch_ms", "train_s", "loss_last", "eps", "delta"]
+
+
 def batch_points(table, cost):
     """Rows as `analysis.speedup_interval` expects: error, cost and per-batch arrays."""
     t = table.copy()
@@ -97,8 +101,7 @@ def render_image_report(out):
     text = [f"# UNet track: {out.name}", "",
             f"Measured gamma {gamma['gamma']:.2f} [{gamma['gamma_lo']:.2f}, {gamma['gamma_hi']:.2f}] "
             f"({gamma['error']}; {gamma['n_samples']} trajectories x {gamma['n_steps']} steps; FLOPs from "
-            "PyTorch's counter).", "", md_table(lv[["level", "base", "params", "flops", "batch_ms", "train_s", "loss_last",
-                                             "eps", "delta"]]), "",
+            "PyTorch's counter).", "", md_table(lv[[c for c in LEVEL_COLUMNS if c in lv]]), "",
             "Speed-up of ML-EM at matched strong error (cost = FLOPs per image, or measured wall time of "
             f"sampling {n} images; 95% jackknife over sample batches):", "",
             md_table(sp[["method", "cost", "common_error", "cost_other", "cost_mlem", "speedup", "speedup_lo",

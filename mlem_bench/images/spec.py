@@ -3,13 +3,16 @@ validated with the same field checker as the benchmark cases."""
 from pathlib import Path
 
 from ..errors import SpecError
+from ..nets.unet import BUDGET_CAP, BUDGET_EXPONENT, BUDGETS
 from ..sweep.spec import check_fields, load_doc
 
 MIN_STEPS = 32       # EM is stable for h beta_max / 2 < 2 (beta_max = 20), as for the mixture problems
 _DATA = {"stand_in": (bool, False, False), "folder": (str, False, None), "n_images": (int, False, 512),
          "resolution": (int, False, 64)}
 _LADDER = {"widths": (list, True, None), "mults": (list, False, [1, 2]), "train_steps": (int, False, 1000),
-           "batch_size": (int, False, 64), "lr": (float, False, 2e-3), "seed": (int, False, 0)}
+           "batch_size": (int, False, 64), "lr": (float, False, 2e-3), "seed": (int, False, 0),
+           "budget": (str, False, "fixed"), "budget_exponent": ((int, float), False, BUDGET_EXPONENT),
+           "budget_cap": ((int, float), False, BUDGET_CAP)}
 _SAMPLER = {"n_samples": (int, False, 64), "batches": (int, False, 8), "steps": (list, False, [16, 32, 64]),
             "ref_steps": (int, False, 256), "var_budgets": (list, False, [0.25, 1.0, 4.0]),
             "stitch_fractions": (list, False, [0.5]), "gamma_samples": (int, False, 16),
@@ -41,6 +44,15 @@ def load_spec(path):
     w = lad["widths"]
     if len(w) < 2 or not all(isinstance(v, int) and v >= 2 and v % 2 == 0 for v in w) or w != sorted(set(w)):
         raise SpecError(f"{where}: [ladder].widths must be >= 2 increasing even base channel counts (got {w!r})")
+    if lad["budget"] not in BUDGETS:
+        raise SpecError(f"{where}: [ladder].budget must be one of {', '.join(map(repr, BUDGETS))} "
+                        f"(got {lad['budget']!r}): fixed = train_steps for every level, scaled = more for larger ones")
+    if not 0 < lad["budget_exponent"] <= 1:
+        raise SpecError(f"{where}: [ladder].budget_exponent must lie in (0, 1] (got {lad['budget_exponent']!r})")
+    if not lad["budget_cap"] >= 1:
+        raise SpecError(f"{where}: [ladder].budget_cap must be >= 1, a multiple of train_steps (got {lad['budget_cap']!r})")
+    if lad["train_steps"] < 1 or lad["batch_size"] < 1:
+        raise SpecError(f"{where}: [ladder].train_steps and [ladder].batch_size must be >= 1")
     down = 2 ** (len(lad["mults"]) - 1)
     if d["resolution"] < 4 or d["resolution"] % down:
         raise SpecError(f"{where}: [data].resolution must be a multiple of {down} (2^(len(mults)-1)), got {d['resolution']}")

@@ -30,7 +30,7 @@ from ..analysis.diagnostics import measured_gamma
 from ..analysis.metrics import batch_bounds, sliced_w2
 from ..errors import SpecError
 from ..files import atomic_write, write_json
-from ..nets.unet import build_unet, count_flops, train_unet
+from ..nets.unet import build_unet, count_flops, ladder_flops, level_steps, train_unet
 from ..numerics.rng import train_seeds
 from ..optional import require_torch
 from ..tuning.configure import waterfill
@@ -41,49 +41,73 @@ from .spec import require_output
 
 # ---------------------------------------------------------------- train
 
+def checkpoint_config(spec, level, steps):
+    """What a level's checkpoint records of the spec: the level's network, its training
+    (the budget rule and the level's own step count among it) and the data."""
+    lad = spec["ladder"]
+    return {"base": lad["widths"][level - 1], "mults": lad["mults"], "resolution": spec["data"]["resolution"],
+            "train_steps": lad["train_steps"], "budget": lad["budget"], "budget_exponent": lad["budget_exponent"],
+            "budget_cap": lad["budget_cap"], "steps": steps, "batch_size": lad["batch_size"], "lr": lad["lr"],
+            "seed": lad["seed"], "data": spec["data"]}
+
+
+def config_difference(stored, wanted):
+    """The first field where a checkpoint's config differs from the spec's, as
+    '[ladder].budget = 'fixed' there, 'scaled' in the spec'."""
+    for k in wanted:
+        if stored.get(k, "(not recorded)") != wanted[k]:
+            table = "[data]" if k in ("data", "resolution") else "[ladder]"
+            name = table if k == "data" else f"{table}.{k}"
+            return f"{name} = {stored.get(k, '(not recorded)')!r} there, {wanted[k]!r} in the spec"
+    return "no field"
+
+
 def train(spec, out, device="cpu", log=print, compile=False):
     """Train every level not yet in out/models (resumable, level by level); returns the level
-    table. Logs progress every tenth of the steps; compile: torch.compile each network."""
+    table. Each level trains for its steps under [ladder].budget (`nets.unet.level_steps`).
+    Logs progress every tenth of the steps; compile: torch.compile each network."""
     torch = require_torch()
     lad = spec["ladder"]
     models = Path(out) / "models"
     models.mkdir(parents=True, exist_ok=True)
-    data = dataset(spec)
+    res = spec["data"]["resolution"]
+    all_flops = ladder_flops(lad["widths"], lad["mults"], res)
+    all_steps = level_steps(lad["train_steps"], all_flops, lad["budget"], lad["budget_exponent"], lad["budget_cap"])
+    data = None
     rows = []
-    for level, base in enumerate(lad["widths"], start=1):
+    for level, (base, steps) in enumerate(zip(lad["widths"], all_steps), start=1):
         f = models / f"level-{level:02d}.pt"
-        cfg = {"base": base, "mults": lad["mults"], "resolution": spec["data"]["resolution"],
-               "train_steps": lad["train_steps"], "batch_size": lad["batch_size"], "lr": lad["lr"],
-               "seed": lad["seed"], "data": spec["data"]}
+        cfg = checkpoint_config(spec, level, steps)
         if f.is_file():
             ck = torch.load(f, map_location="cpu", weights_only=False)
             if ck["config"] != cfg:
-                raise SpecError(f"{f} was trained with another [ladder]/[data] configuration; "
+                raise SpecError(f"{f} was trained with another configuration ({config_difference(ck['config'], cfg)}); "
                                 f"use another --out or delete {models}")
             rows.append(ck["meta"])
             log(f"level {level} (base {base}): trained already, kept")
             continue
+        if data is None:
+            data = dataset(spec)
         init_seed, data_seed = train_seeds(lad["seed"], level)
         torch.manual_seed(init_seed)
         model = build_unet(base, tuple(lad["mults"]))
-        flops = count_flops(model, spec["data"]["resolution"])
-        every = max(1, lad["train_steps"] // 10)
+        flops = count_flops(model, res)
+        every = max(1, steps // 10)
 
-        def progress(step, loss, level=level, t0=time.perf_counter()):
-            if step % every == 0 or step == lad["train_steps"]:
-                log(f"  level {level}: step {step}/{lad['train_steps']}, loss {loss:.4f}, "
-                    f"{time.perf_counter() - t0:.0f}s")
+        def progress(step, loss, level=level, steps=steps, every=every, t0=time.perf_counter()):
+            if step % every == 0 or step == steps:
+                log(f"  level {level}: step {step}/{steps}, loss {loss:.4f}, {time.perf_counter() - t0:.0f}s")
 
         # bf16 autocast on a GPU (a no-op on the CPU)
-        losses, secs = train_unet(model, data, lad["train_steps"], lad["batch_size"], lad["lr"],
+        losses, secs = train_unet(model, data, steps, lad["batch_size"], lad["lr"],
                                   data_seed, device, progress, amp=True, compile=compile)
         meta = {"level": level, "base": base, "params": int(sum(p.numel() for p in model.parameters())),
-                "flops": flops, "train_s": secs, "loss_first": float(np.mean(losses[:10])),
+                "flops": flops, "train_steps": steps, "train_s": secs, "loss_first": float(np.mean(losses[:10])),
                 "loss_last": float(np.mean(losses[-10:]))}
         state = {k: v.cpu() for k, v in model.state_dict().items()}
         atomic_write(f, lambda p, s=state, m=meta: torch.save({"config": cfg, "state_dict": s, "meta": m}, p))
         rows.append(meta)
-        log(f"level {level} (base {base}, {flops / 1e6:.2f} MFLOP): trained in {secs:.1f}s, "
+        log(f"level {level} (base {base}, {flops / 1e6:.2f} MFLOP, {steps} steps): trained in {secs:.1f}s, "
             f"loss {meta['loss_first']:.3f} -> {meta['loss_last']:.3f}")
     return rows
 

@@ -31,6 +31,18 @@ from ..optional import require_torch
 
 FAMILY_FORMAT = 2
 N_FREQ = 3                 # time features sin / cos(pi k u), k = 1..N_FREQ
+TARGETS = ("dsm", "exact")           # regression target: denoising score matching, or the closed-form noise
+WEIGHTS = ("uniform", "sampler")     # loss weight over t: 1, or (beta / sigma)^2 as the sampler uses the drift
+BUDGETS = ("fixed", "scaled")        # Adam steps: train_steps for every level, or grown with parameters
+# budget = "scaled": steps_l = train_steps * (params_l / params_1) ** BUDGET_EXPONENT, capped at
+# BUDGET_CAP * train_steps. The exponent is the measured need on the 2-D mixture (docs/learned.md):
+# with the exact target, widths 8..64 reach their floor in ~12k steps and widths 128..256 need
+# ~16k, i.e. 4/3 more steps for 405x the parameters: 0.05 = log(4/3) / log(405). (A steeper rule,
+# 0.25 from 3k steps, left width 8 at eps 0.435 against 0.169 at 12k: small nets need steps too.)
+BUDGET_EXPONENT = 0.05
+BUDGET_CAP = 8
+# what a checkpoint saved before these fields existed was trained with
+CONFIG_DEFAULTS = {"target": "dsm", "weight": "uniform", "budget": "fixed"}
 
 
 def skip_moments(problem):
@@ -47,6 +59,22 @@ def mlp_sizes(dim, width, depth):
     return [(n_in, width)] + [(width, width)] * (depth - 1) + [(width, dim)]
 
 
+def mlp_params(dim, width, depth):
+    """Trainable parameters of a level's network (weights and biases)."""
+    return int(sum(a * b + b for a, b in mlp_sizes(dim, width, depth)))
+
+
+def scaled_steps(train_steps, params, params_1):
+    """Adam steps of a level with `params` parameters under budget = "scaled" (see BUDGET_EXPONENT)."""
+    return int(min(BUDGET_CAP * train_steps, round(train_steps * (params / params_1) ** BUDGET_EXPONENT)))
+
+
+def train_macs(macs, batch_size, steps):
+    """Training compute of a level in multiply-adds: forward + backward (about 3x the forward's
+    multiply-adds per sample) x batch x steps."""
+    return 3 * int(macs) * int(batch_size) * int(steps)
+
+
 def multiply_adds(dim, width, depth):
     """Counted cost of one evaluation: multiply-adds of the linear layers."""
     return int(sum(a * b for a, b in mlp_sizes(dim, width, depth)))
@@ -61,7 +89,13 @@ class LearnedLadder:
     problem : problems.GaussianMixtureReverse the networks learn the score of.
     widths : hidden widths, one per level, increasing (a geometric ladder of sizes).
     depth : hidden layers per network.
-    train_steps : Adam steps per level (the same for every size; see docs/learned.md).
+    train_steps : Adam steps of level 1 (and of every level when budget = "fixed").
+    target : "dsm" (denoising score matching: regress the noise that made x_t) or "exact"
+        (regress the closed-form noise -sigma(t) score(t, x_t); only problems with a closed-form
+        score, here the synthetic mixtures, allow it).
+    weight : "uniform", or "sampler": the squared noise error weighted by (beta/sigma)^2,
+        normalised over the batch, the factor by which it enters the sampler's drift.
+    budget : "fixed" (train_steps for every level) or "scaled" (`scaled_steps`).
     batch_size, lr : training batch and peak learning rate (cosine decay to 0).
     seed : training seed (initialisation and data of level l use seed and l).
     checkpoints : folder of the trained family.
@@ -73,6 +107,9 @@ class LearnedLadder:
     widths: tuple
     depth: int = 2
     train_steps: int = 3000
+    target: str = "dsm"
+    weight: str = "uniform"
+    budget: str = "fixed"
     batch_size: int = 512
     lr: float = 2e-3
     seed: int = 0
@@ -96,9 +133,14 @@ class LearnedLadder:
              and self.measure_steps & (self.measure_steps - 1) == 0,
              f"must be a power of two >= {self.problem.min_steps} (the problem's smallest stable grid)"),
         ]
+        for name, known in (("target", TARGETS), ("weight", WEIGHTS), ("budget", BUDGETS)):
+            checks.append((name, getattr(self, name) in known, f"must be one of {', '.join(map(repr, known))}"))
         for name, ok, what in checks:
             if not ok:
                 raise ValueError(f"[ladder].{name} {what} (got {getattr(self, name)!r})")
+        if self.target == "exact" and not callable(getattr(self.problem, "score", None)):
+            raise ValueError("[ladder].target = 'exact' needs a problem with a closed-form score (the synthetic "
+                             "mixtures); use target = 'dsm' for this problem")
 
     # ---------------------------------------------------------------- facts
 
@@ -110,11 +152,22 @@ class LearnedLadder:
     def path(self):
         return Path(self.checkpoints)
 
+    def params(self, level):
+        """Trainable parameters of level `level`'s network."""
+        return mlp_params(self.problem.dim, self.widths[level - 1], self.depth)
+
+    def steps(self, level):
+        """Adam steps of level `level` under this ladder's budget."""
+        if self.budget == "fixed":
+            return self.train_steps
+        return scaled_steps(self.train_steps, self.params(level), self.params(1))
+
     def training_config(self, level):
         """What level `level` (1-based) is trained from; a checkpoint must match it exactly."""
         p = self.problem
         return {"format": FAMILY_FORMAT, "level": level, "dim": p.dim, "width": self.widths[level - 1],
                 "depth": self.depth, "n_freq": N_FREQ, "train_steps": self.train_steps,
+                "target": self.target, "weight": self.weight, "budget": self.budget, "steps": self.steps(level),
                 "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed,
                 "problem": {"family": p.family, "params": [float(v) for v in p.params]}}
 
@@ -141,13 +194,14 @@ class LearnedLadder:
         if saved is None:
             raise LadderError(f"[ladder].checkpoints: {self.path} has no level {level} ({what}); "
                               f"train it with `mlem-bench train SPEC`")
+        saved = {**CONFIG_DEFAULTS, "steps": saved.get("train_steps"), **saved}
         if saved.get("dim") != want["dim"]:
             raise LadderError(f"[ladder].checkpoints: {self.path / what} was trained in dimension {saved.get('dim')} "
                               f"but [problem].dim is {want['dim']}; retrain with `mlem-bench train SPEC --force` "
                               f"or point [ladder].checkpoints at the family of this problem")
         for key in want:
             if saved.get(key) != want[key]:
-                field_name = "[problem]" if key == "problem" else f"[ladder].{key}"
+                field_name = {"problem": "[problem]", "steps": "[ladder].budget"}.get(key, f"[ladder].{key}")
                 raise LadderError(f"{field_name}: {self.path / what} was trained with {key} = {saved.get(key)!r}, "
                                   f"the spec asks for {want[key]!r}; retrain with `mlem-bench train SPEC --force` "
                                   f"or point [ladder].checkpoints elsewhere")
@@ -231,7 +285,13 @@ class LearnedLadder:
 
 
 def describe_family(ladder):
-    """One row per level: width, parameters, multiply-adds, eval time, held-out loss, eps_l."""
-    return [{"level": r["level"], "width": r["width"], "params": r["params"], "macs": r["macs"],
-             "eval_ns": r.get("eval_ns"), "train_s": r["train_s"], "heldout_loss": r["heldout_loss"], "eps": r["eps"]}
-            for r in ladder.family["levels"]]
+    """One row per level: width, parameters, multiply-adds, eval time, training steps, compute
+    and time, held-out loss, eps_l."""
+    out = []
+    for r in ladder.family["levels"]:
+        steps = r["config"].get("steps", r["config"]["train_steps"])
+        out.append({"level": r["level"], "width": r["width"], "params": r["params"], "macs": r["macs"],
+                    "eval_ns": r.get("eval_ns"), "steps": steps,
+                    "train_macs": train_macs(r["macs"], r["config"]["batch_size"], steps),
+                    "train_s": r["train_s"], "heldout_loss": r["heldout_loss"], "eps": r["eps"]})
+    return out

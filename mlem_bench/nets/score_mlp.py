@@ -1,5 +1,6 @@
-"""Score MLPs of the learned ladders: the torch network of a level, its training by
-denoising score matching on the CPU, and the measurement that writes family.json.
+"""Score MLPs of the learned ladders: the torch network of a level, its training on the
+CPU (denoising score matching, or regression on the closed-form noise), and the measurement
+that writes family.json.
 
 The network predicts the noise eps_hat(x, t) of x = alpha(t) x0 + sigma(t) eps plus a
 fixed Gaussian skip (see `numerics.learned_kernel.learned_level_drift`); the sampler
@@ -19,7 +20,7 @@ from ..numerics.kernels import DIAG_ERR
 from ..numerics.rng import MEASURE_SEED_OFFSET, heldout_seed, train_seeds
 from ..numerics.solve import evaluate_level, solve
 from ..optional import require_torch
-from .common import adam_cosine, vp_alpha
+from .common import adam_cosine, vp_alpha, vp_coefficients
 
 
 def build_model(problem, width, depth):
@@ -71,8 +72,37 @@ def sample_batch(problem, n, gen, torch):
     return alpha * x0 + torch.sqrt(1 - alpha * alpha) * eps, t, eps
 
 
+def regression_target(ladder, x, t, eps, torch):
+    """What the network regresses on: the noise eps that made x (target "dsm"), or the
+    closed-form noise of the marginal, E[eps | x_t] = -sigma(t) score(t, x) (target "exact";
+    the problem's own score, in float64)."""
+    if ladder.target == "dsm":
+        return eps
+    score = ladder.problem.score(t.double().numpy(), x.double().numpy())
+    _, sigma, _ = vp_coefficients(t.double(), ladder.problem.beta_min, ladder.problem.beta_max)
+    return (-sigma[:, None] * torch.from_numpy(score)).to(x.dtype)
+
+
+def loss_weights(ladder, t):
+    """Per-sample loss weights: None (uniform), or (beta/sigma)^2 normalised to mean 1 over
+    the batch ("sampler": the factor by which a noise error enters the reverse drift)."""
+    if ladder.weight == "uniform":
+        return None
+    _, sigma, beta = vp_coefficients(t, ladder.problem.beta_min, ladder.problem.beta_max)
+    w = (beta / sigma) ** 2
+    return w / w.mean()
+
+
+def batch_loss(ladder, model, x, t, target):
+    """Mean (weighted) squared error of the noise prediction over the batch."""
+    sq = ((model(x, t) - target) ** 2).sum(dim=1)
+    w = loss_weights(ladder, t)
+    return sq.mean() if w is None else (w * sq).mean()
+
+
 def train_level(ladder, level, progress=None):
-    """Train one level by denoising score matching; returns (state_dict, losses, seconds).
+    """Train one level for `ladder.steps(level)` Adam steps on its target; returns
+    (state_dict, losses, seconds).
 
     Deterministic: one thread, a seeded generator for the data and a seeded initialisation,
     so the same machine gives the same weights bit for bit.
@@ -88,21 +118,22 @@ def train_level(ladder, level, progress=None):
 
         def loss_at(step):
             x, t, eps = sample_batch(ladder.problem, ladder.batch_size, gen, torch)
-            return ((model(x, t) - eps) ** 2).sum(dim=1).mean()
+            return batch_loss(ladder, model, x, t, regression_target(ladder, x, t, eps, torch))
 
-        losses, secs = adam_cosine(model, ladder.train_steps, ladder.lr, loss_at, progress)
+        losses, secs = adam_cosine(model, ladder.steps(level), ladder.lr, loss_at, progress)
         return model.state_dict(), losses, secs
     finally:
         torch.set_num_threads(threads)
 
 
 def heldout_loss(ladder, model, n=20000):
-    """Denoising loss of a model on a fixed held-out batch (the same for every level)."""
+    """The training loss (target and weight of the ladder) of a model on a fixed held-out
+    batch (the same for every level)."""
     torch = require_torch()
     gen = torch.Generator().manual_seed(heldout_seed(ladder.seed))
     x, t, eps = sample_batch(ladder.problem, n, gen, torch)
     with torch.no_grad():
-        return float(((model(x, t) - eps) ** 2).sum(dim=1).mean())
+        return float(batch_loss(ladder, model, x, t, regression_target(ladder, x, t, eps, torch)))
 
 
 def eval_ns(ladder, level, n_points=2000):
@@ -138,7 +169,7 @@ def train_family(ladder, force=False, log=print):
             meta[level] = ck["meta"]
             log(f"level {level} (width {want['width']}): trained already, kept")
             continue
-        bar = tqdm(total=ladder.train_steps, desc=f"level {level} width {want['width']}", unit="step",
+        bar = tqdm(total=ladder.steps(level), desc=f"level {level} width {want['width']}", unit="step",
                    leave=False, dynamic_ncols=True)
 
         def tick(step, loss):
@@ -155,7 +186,7 @@ def train_family(ladder, force=False, log=print):
                        "params": int(sum(p.numel() for p in model.parameters())),
                        "losses": [float(np.mean(losses[i:i + 100])) for i in range(0, len(losses), 100)]}
         atomic_write(f, lambda p, s=state, m=meta[level]: torch.save({"config": want, "state_dict": s, "meta": m}, p))
-        log(f"level {level} (width {want['width']}): trained in {secs:.1f}s, held-out loss {meta[level]['heldout_loss']:.4f}")
+        log(f"level {level} (width {want['width']}): trained in {secs:.1f}s, held-out loss {meta[level]['heldout_loss']:.3g}")
     # measure accuracy along exact-drift trajectories with the new weights (family kept in memory)
     levels = [{"level": l, "width": ladder.widths[l - 1], "macs": multiply_adds(ladder.problem.dim, ladder.widths[l - 1],
                                                                                   ladder.depth),

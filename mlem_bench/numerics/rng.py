@@ -30,6 +30,11 @@ PILOT_SEED_OFFSET = 1_000_003     # the tuner's pilot run (calibration)
 EXACT_SEED_OFFSET = 7_777_777     # exact terminal samples for the weak errors
 FLOOR_SEED_OFFSET = 8_888_888     # further exact samples: the Monte Carlo floor of the weak errors
 MEASURE_SEED_OFFSET = 424_242     # trajectories on which a learned ladder's eps_l is measured
+# Seeds enter the kernels as signed 64-bit integers (beyond, Numba raises OverflowError), so
+# a seed plus the largest offset above (and the few replicates added to it) must stay below
+# 2**63: seeds are accepted in 0..MAX_SEED.
+SEED_HEADROOM = 10_000_000
+MAX_SEED = 2**63 - 1 - SEED_HEADROOM
 
 # Replicates of a case: replicate r runs under seeds base + r * REPLICATE_STRIDE (its ladder
 # seed from the case's [ladder].seed, its path seed, hence its pilot, exact and floor seeds,
@@ -42,6 +47,7 @@ REPLICATE_STRIDE = 10_000_019
 TRAIN_SEED_STRIDE = 1000
 TRAIN_DATA_OFFSET = 500
 HELDOUT_OFFSET = 999              # the held-out batch of a family: s * TRAIN_SEED_STRIDE + HELDOUT_OFFSET
+MAX_TRAIN_SEED = MAX_SEED // TRAIN_SEED_STRIDE    # largest training seed whose derived seeds fit
 
 
 def train_seeds(seed, level):

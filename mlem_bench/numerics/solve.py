@@ -145,7 +145,7 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
         raise PathExplosionError(
             f"{bad.size} of {n_paths} paths became non-finite or exceeded |x| > {kernels.BLOWUP:g} "
             f"(method {method}, level {level}, {n_steps} steps, first at step {fail[bad].min()}); "
-            f"use more steps (at least {2 * n_steps}) or check the drift")
+            f"check the drift and the step size", method=method, level=int(level), n_steps=int(n_steps))
     return Solution(x, cost, evals, diag, int(n_steps), wall)
 
 

@@ -8,6 +8,7 @@ from ..analysis.curves import (EXPONENT_TOL, SPEEDUP_EXPONENT_TOL, curve_bands, 
 from ..analysis.diagnostics import measured_gamma
 from ..analysis.rates import fit_rates, pooled, speedups
 from ..sweep.tables import SKIPPED_COLUMNS
+from .learned import break_even, knob_grids, learned_speedups
 
 
 def ladder_gammas(levels):
@@ -47,15 +48,29 @@ def overlap(lo, hi, a, b):
     return bool(np.isfinite(lo) and np.isfinite(hi) and max(lo, a) <= min(hi, b))
 
 
-def learned_blocks(learned, rates, speed, gammas):
-    """Report section of the learned ladders: sizes, costs, errors, gamma, and whether
-    the theory at the measured gamma predicts the fitted exponents."""
+def learned_blocks(learned, rates, speed, gammas, results=None):
+    """Report section of the learned ladders: sizes, costs, errors, gamma, whether the
+    theory at the measured gamma predicts the fitted exponents, the speed-up curve in
+    multiply-adds and in time beside the tuner's and the twin's prediction, and the
+    training-cost break-even. Returns (blocks, {case: speed-up curve table})."""
     blocks = [("h2", "Learned ladders"),
-              ("p", "Each level is a time-conditioned MLP trained by denoising score matching (same Adam budget "
-                    "for every size). cost = multiply-adds per evaluation (the counted cost of the sweep); "
-                    "eval_ns = measured time of one evaluation in the sampler's Numba path; eps = RMS of "
-                    "|f^l - f| against the closed-form drift along exact-drift trajectories, measured after "
-                    "training; gamma fitted from (cost, eps) with a 95% interval.")]
+              ("p", "Each level is a time-conditioned MLP trained on the CPU with the target (dsm: denoising "
+                    "score matching; exact: regression on the closed-form noise) and step budget (fixed: the "
+                    "same Adam steps for every size; scaled: steps grown with parameters) named per case. "
+                    "macs = multiply-adds per evaluation (the counted cost of the sweep); "
+                    "eval_ns = measured time of one evaluation in the sampler's Numba path (batched); eps = RMS "
+                    "of |f^l - f| against the closed-form drift along exact-drift trajectories, measured after "
+                    "training; gamma fitted from (cost, eps) with a 95% interval; train_macs = 3 x macs x batch x "
+                    "steps (forward and backward)."),
+              ("p", "Speed-up curve S(e) = cost of the cheapest EM configuration with error <= e over that of the "
+                    "cheapest ML-EM configuration with error <= e, on a geometric grid of errors both reach. "
+                    "'S macs' counts multiply-adds; 'S time' prices each configuration's mean evaluations per "
+                    "level with that level's measured eval_ns (same configurations); 'S predicted' applies the "
+                    "rule to the tuner's predicted (error, cost) of the same configurations (the error model "
+                    "`mlem-bench predict` uses); 'twin' columns are the synthetic twin's, on the same grid. "
+                    "Break-even: training of the levels ML-EM uses beyond EM's one network, over ML-EM's saving "
+                    "per sample at the smallest common error.")]
+    curves = {}
     for case, g in learned.groupby("case", sort=False):
         first = g.iloc[0]
         gm, glo, ghi = float(first.gamma_train), float(first.gamma_train_lo), float(first.gamma_train_hi)
@@ -96,9 +111,27 @@ def learned_blocks(learned, rates, speed, gammas):
                          + " the learned ladder's, so the gamma-ladder theory "
                          + ("predicts" if agree else "does not predict") + " the learned result at these errors")
             text += "."
-        blocks += [("p", text),
-                   ("table", g[["level", "width", "params", "macs", "eval_ns", "train_s", "heldout_loss", "eps"]])]
-    return blocks
+        first = g.iloc[0]
+        if "target" in g and isinstance(first.get("target"), str):
+            text += f" Training: target {first.target}, weight {first.weight}, budget {first.budget}."
+        cols = [c for c in ["level", "width", "params", "macs", "eval_ns", "steps", "train_macs", "train_s",
+                            "heldout_loss", "eps"] if c in g]
+        blocks += [("p", text), ("table", g[cols])]
+        if results is None:
+            continue
+        blocks.append(("p", f"Knob values run (bias split shared by EM and ML-EM; values that give the same "
+                            f"configuration as an earlier one are run once, under the first): "
+                            f"{knob_grids(results, case)}."))
+        st = learned_speedups(results, case, g)
+        if len(st):
+            curves[case] = st
+            be = break_even(results, case, g, float(st.error.iloc[-1]))
+            blocks.append(("table", st))
+            if be is not None:
+                blocks.append(("table", be))
+    if curves:
+        blocks.append(("img", "learned_speedup.png"))
+    return blocks, curves
 
 
 def replicated(results, levels, windows, replicates=None):
@@ -243,8 +276,12 @@ def report_blocks(results, levels, floors, windows, learned=None, skipped=None, 
                          "over 8 replicates (the Monte Carlo floor: near it the measurement does not resolve). Mean and "
                          "covariance errors are in results.csv with their floors in floors.csv."),
                    ("img", "weak.png"), ("table", floors)]
+    curves = {}
     if learned is not None and len(learned):
-        blocks += learned_blocks(learned, r0, speed[speed.replicate == 0], gammas)
+        # replicate 0 (a learned case's replicates share its networks; its configurations are per replicate)
+        more, curves = learned_blocks(learned, r0, speed[speed.replicate == 0], gammas,
+                                      results[results.replicate == 0])
+        blocks += more
     if skipped is not None and len(skipped):
         blocks += [("h2", "Targets not configured"),
                    ("p", "Target errors a method could not be tuned for (the ladder's finest level is too "
@@ -253,10 +290,12 @@ def report_blocks(results, levels, floors, windows, learned=None, skipped=None, 
     blocks += [("h2", "Files"),
                ("p", "results.csv/.parquet (one row per run), levels.csv/.parquet, floors.csv/.parquet, "
                      "learned.csv/.parquet (learned ladders), skipped.csv/.parquet, "
-                     "replicates.csv/.parquet (seeds, pilot and run cost per replicate), rates.csv (per replicate), "
+                     "replicates.csv/.parquet (seeds, pilot and run cost per replicate), failed.csv/.parquet (cases "
+                     "that failed), rates.csv (per replicate), "
                      "speedup.csv (replicate-level matched-error reading), speedup_curves.csv (S(e) per replicate), "
                      "speedup_bands.csv, exponents.csv, speedup_summary.csv, regularity.csv, gamma.csv, summary.md; "
                      "plans/ and cells/ hold every task's output.")]
+    t["learned_curves"] = curves
     return blocks, t
 
 

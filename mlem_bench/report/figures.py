@@ -148,3 +148,20 @@ def plot_speedup_curves(bands, spx, path):
         if ax.get_legend_handles_labels()[0]:      # a case with no curve has nothing to label
             ax.legend(fontsize=6)
     save_figure(plt, fig, path, 100)
+
+
+def plot_speedup_lines(curves, path, title="speed-up of ML-EM over EM", dpi=120):
+    """S(e) against e on log axes, one line per entry of `curves` ({label: DataFrame with
+    columns error and speedup, `analysis.curves.curve_table`}), written as a PNG (the
+    learned section and `mlem-bench predict`; `plot_speedup_curves` draws the replicated bands)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for label, c in curves.items():
+        ax.loglog(c.error, c.speedup, "o-", ms=3, label=label)
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("strong error e")
+    ax.set_ylabel("cost EM / cost ML-EM")
+    ax.set_title(title, fontsize=9)
+    ax.invert_xaxis()
+    ax.legend(fontsize=7)
+    save_figure(plt, fig, path, dpi)

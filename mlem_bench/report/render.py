@@ -13,7 +13,8 @@ from ..analysis.rates import fit_rates, pooled, speedups
 from ..files import atomic_write
 from ..sweep.tables import fit_windows, read_optional, read_table
 from .blocks import fmt, ladder_gammas, md_table, report_blocks, summary_blocks
-from .figures import plot_frontiers, plot_ladders, plot_regimes, plot_speedup_curves, plot_top_evals
+from .figures import (plot_frontiers, plot_ladders, plot_regimes, plot_speedup_curves, plot_speedup_lines,
+                      plot_top_evals)
 
 
 def to_markdown(blocks):
@@ -71,6 +72,11 @@ def render_report(out):
     if results.sw2.notna().any():
         atomic_write(out / "weak.png", lambda p: plot_frontiers(points, rates, p, y="sw2", ylabel="sliced W2 to exact",
                                                                  floors=floors))
+    if t["learned_curves"]:
+        curves = {f"{case} {col}": c.rename(columns={col: "speedup"})
+                  for case, c in t["learned_curves"].items() for col in ("S macs", "S time", "S predicted", "twin S")
+                  if col in c}
+        atomic_write(out / "learned_speedup.png", lambda p: plot_speedup_lines(curves, p))
     derived = {"rates": t["rates"].drop(columns="intercept"), "speedup": t["speed"], "gamma": t["gammas"],
                "speedup_curves": t["curves"], "speedup_bands": t["bands"], "exponents": t["exponents"],
                "speedup_summary": t["speedup"], "regularity": t["regularity"]}

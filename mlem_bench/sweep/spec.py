@@ -10,6 +10,7 @@ as one read from TOML.
 import dataclasses
 import inspect
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from ..errors import SpecError
 from ..ladders.learned import LearnedLadder
 from ..ladders.synthetic import SyntheticLadder
+from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED, REPLICATE_STRIDE
 from ..problems import GaussianMixtureReverse, OrnsteinUhlenbeck
 from ..tuning.methods import BASELINES, METHODS
 
@@ -24,6 +26,20 @@ FAMILIES = ("ou", "gmm-sde", "gmm-ode")
 LADDER_KINDS = ("synthetic", "learned")
 NUMBER = (int, float)      # a number field accepts int or float
 REQUIRED = dataclasses.MISSING
+# A case name is a name, never a path: it names files inside --out (with a digest of the case).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME = 100
+MAX_DIM = 4096             # [problem].dim: the problem's dim x dim matrices are built while parsing
+
+
+def check_case_name(name):
+    """None when `name` is a valid case name, else why not (one line)."""
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty string"
+    if len(name) > MAX_NAME or not NAME_PATTERN.fullmatch(name):
+        return (f"must be 1 to {MAX_NAME} characters from A-Z a-z 0-9 . _ - starting with a letter or digit "
+                f"(got {name[:120]!r}); it names files, never a path")
+    return None
 
 
 @dataclass
@@ -41,7 +57,7 @@ class Sweep:
     seed: int = 0
     n_seeds: int = 1         # path seeds seed .. seed + n_seeds - 1 within a replicate (one plan)
     replicates: int = 1      # independent replicates: each its own ladder draw, pilot and paths
-    batches: int = 0         # path batches per run, for jackknife intervals (0: min(10, n_paths // 2))
+    batches: int = 0         # path batches per run, for jackknife intervals (0: max(2, min(10, n_paths // 2)))
     em_splits: list = field(default_factory=lambda: [0.5])     # EM: share of eps^2 to the step error
     var_shares: list = field(default_factory=lambda: [0.5])    # ML-EM: share of eps^2 to the randomisation
     max_refine: int = 6
@@ -69,14 +85,18 @@ class Sweep:
             if not v or any(isinstance(e, bool) or not isinstance(e, NUMBER) or not 0 < e < 1 for e in v):
                 raise ValueError(f"[sweep].{key} must be a non-empty list of numbers in (0, 1) (got {v!r})")
             setattr(self, key, [float(e) for e in v])
-        self.batches = self.batches or min(10, self.n_paths // 2)
-        if not 2 <= self.batches <= self.n_paths // 2:
-            raise ValueError(f"[sweep].batches must be in 2..n_paths/2 = 2..{self.n_paths // 2} "
-                             f"(got {self.batches})")
+        self.batches = self.batches or max(2, min(10, self.n_paths // 2))
+        if not 2 <= self.batches <= self.n_paths:
+            raise ValueError(f"[sweep].batches must be in 2..n_paths = 2..{self.n_paths} (got {self.batches})")
         if self.n_seeds < 1:
             raise ValueError(f"[sweep].n_seeds must be >= 1 (got {self.n_seeds})")
         if isinstance(self.replicates, bool) or not isinstance(self.replicates, int) or self.replicates < 1:
             raise ValueError(f"[sweep].replicates must be an integer >= 1 (got {self.replicates!r})")
+        # the last replicate's last path seed (numerics.rng.replicate_seed) must fit too
+        top = MAX_SEED - (self.n_seeds - 1) - (self.replicates - 1) * REPLICATE_STRIDE
+        if not 0 <= self.seed <= top:
+            raise ValueError(f"[sweep].seed must be in 0..{top} (seeds and the seeds derived from them are 64-bit; "
+                             f"got {self.seed}, n_seeds {self.n_seeds}, replicates {self.replicates})")
         if self.share_paths < 0:
             raise ValueError(f"[sweep].share_paths must be >= 1, or 0 for one pattern per batch "
                              f"(got {self.share_paths})")
@@ -110,6 +130,11 @@ class Case:
     sweep: Sweep
     source: str = "<python>"
     doc: dict = None        # the TOML document it was parsed from (None when built in Python)
+
+    def __post_init__(self):
+        why = check_case_name(self.name)
+        if why:
+            raise SpecError(f"{self.source}: case name {why}")
 
 
 def defaults_of(target):
@@ -148,7 +173,7 @@ LADDER_FIELDS = {"kind": (str, False, "synthetic"), **schema(SyntheticLadder, {
     "gamma": NUMBER, "levels": int, "eps1": NUMBER, "cost1": NUMBER, "seed": int, "n_features": int,
     "lengthscale": NUMBER, "work_per_unit": NUMBER, "structure": str})}
 LEARNED_FIELDS = {"kind": (str, True, None), **schema(LearnedLadder, {
-    "widths": list, "depth": int, "train_steps": int, "batch_size": int, "lr": NUMBER, "seed": int,
+    "widths": list, "depth": int, "train_steps": int, "target": str, "weight": str, "budget": str, "batch_size": int, "lr": NUMBER, "seed": int,
     "checkpoints": str, "measure_paths": int, "measure_steps": int, "twin": bool})}
 LEARNED_FIELDS["checkpoints"] = (str, False, None)     # default models/<case name>, see build_ladder
 SWEEP_FIELDS = schema(Sweep, {
@@ -184,8 +209,32 @@ def check_fields(table, schema, section, where):
             raise SpecError(f"{where}: field {section}.{key} must be {names} (got {type(v).__name__} {v!r})")
         if isinstance(v, float) and not math.isfinite(v):
             raise SpecError(f"{where}: field {section}.{key} must be finite (got {v!r})")
+        if section == "[problem]" and isinstance(v, list):
+            check_array(v, f"{section}.{key}", where)
         out[key] = v
     return out
+
+
+def array_shape(v, field, where):
+    """Shape of a nested list of finite numbers; SpecError naming the field when it is
+    ragged or holds anything else."""
+    if not isinstance(v, list):
+        if isinstance(v, bool) or not isinstance(v, NUMBER) or not math.isfinite(v):
+            raise SpecError(f"{where}: field {field} must hold finite numbers only (got {v!r})")
+        return ()
+    if not v:
+        raise SpecError(f"{where}: field {field} holds an empty list; give numbers")
+    shapes = {array_shape(e, field, where) for e in v}
+    if len(shapes) > 1:
+        raise SpecError(f"{where}: field {field} is ragged (rows of different lengths or depths); "
+                        f"give a number, a list of numbers or a list of equally long rows")
+    return (len(v),) + shapes.pop()
+
+
+def check_array(v, field, where):
+    """A [problem] list must be a rectangular array of finite numbers of at most 2 axes."""
+    if len(array_shape(v, field, where)) > 2:
+        raise SpecError(f"{where}: field {field} has more than 2 axes; give a number, a list or a list of rows")
 
 
 def built(where, fn, *args, **kw):
@@ -200,6 +249,8 @@ def built(where, fn, *args, **kw):
 def build_problem(p, where):
     """Problem object from a validated [problem] table."""
     fam = p["family"]
+    if not 1 <= p["dim"] <= MAX_DIM:
+        raise SpecError(f"{where}: [problem].dim must be in 1..{MAX_DIM} (got {p['dim']})")
     if fam == "ou":
         return built(where, OrnsteinUhlenbeck, p["dim"], p["T"], p["theta"], p["sigma"], p["x0"])
     prob = built(where, GaussianMixtureReverse, p["weights"], p["means"], p["variances"], p["beta_min"],
@@ -212,11 +263,12 @@ def build_problem(p, where):
 def build_ladder(table, problem, name, where):
     """Ladder object from a [ladder] table: synthetic (default) or learned."""
     kind = table.get("kind", "synthetic")
-    if kind not in LADDER_KINDS:
+    if not isinstance(kind, str) or kind not in LADDER_KINDS:
         raise SpecError(f"{where}: unknown [ladder].kind {kind!r}; use one of {', '.join(LADDER_KINDS)}")
     if kind == "synthetic":
         lraw = check_fields(table, LADDER_FIELDS, "[ladder]", where)
         lraw.pop("kind")
+        check_seed(lraw["seed"], MAX_SEED, where)
         return built(where, SyntheticLadder, **lraw)
     lraw = check_fields(table, LEARNED_FIELDS, "[ladder]", where)
     lraw.pop("kind")
@@ -225,9 +277,16 @@ def build_ladder(table, problem, name, where):
                         f"it needs [problem].family gmm-sde or gmm-ode (got {problem.family})")
     if not all(isinstance(w, int) and not isinstance(w, bool) for w in lraw["widths"]):
         raise SpecError(f"{where}: [ladder].widths must be a list of integers (got {lraw['widths']!r})")
+    check_seed(lraw["seed"], MAX_TRAIN_SEED, where)
     # checkpoint folders are relative to the working directory, like --out
     lraw["checkpoints"] = lraw["checkpoints"] or f"models/{name}"
     return built(where, LearnedLadder, problem, **lraw)
+
+
+def check_seed(seed, largest, where):
+    """[ladder].seed within 0..largest (derived seeds stay 64-bit)."""
+    if not 0 <= seed <= largest:
+        raise SpecError(f"{where}: [ladder].seed must be in 0..{largest} (got {seed})")
 
 
 def parse_case(doc, where="<spec>"):
@@ -235,6 +294,9 @@ def parse_case(doc, where="<spec>"):
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise SpecError(f"{where}: missing field name (a non-empty string)")
+    why = check_case_name(name)
+    if why:
+        raise SpecError(f"{where}: field name {why}")
     extra = sorted(set(doc) - {"name", "problem", "ladder", "sweep"})
     if extra:
         raise SpecError(f"{where}: unknown top-level entry {extra[0]!r}; expected name, [problem], [ladder], [sweep]")
@@ -252,12 +314,20 @@ def parse_case(doc, where="<spec>"):
 def load_doc(path):
     """The parsed TOML document of a case file (a dict), not yet validated."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a folder, not a spec file; give the .toml files in it")
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the spec ({e.strerror or e}); check its permissions") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {e.start}); a spec is a TOML text file") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{path}: not valid TOML ({e})") from None
+        raise SpecError(f"{path}: not valid TOML ({str(e).splitlines()[0]})") from None
 
 
 def load_case(path):

@@ -10,25 +10,57 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import SpecError
+from ..errors import DamagedFileError, SpecError
 from ..files import atomic_write
 
 RESULT_COLUMNS = ["case", "family", "gamma", "method", "config", "solver", "knob", "eps_target", "level", "n_steps",
-                  "n_paths", "seed", "replicate", "cost", "error", "error_se", "top_evals", "wall_s", "pred_cost", "pred_error",
+                  "n_paths", "seed", "replicate", "cost", "error", "error_se", "top_evals", "wall_s", "pred_cost",
+                  "pred_error",
                   "ref_error", "ref_steps", "share", "switch_step", "evals_per_level", "probs", "sq_batches",
                   "cost_batches", "mean_err", "cov_err", "sw2"]
 LIST_COLUMNS = ["evals_per_level", "probs", "sq_batches", "cost_batches"]
+# The type of every results column as a cell stores it (JSON): cells are checked against it on read.
+TEXT_COLUMNS = ["case", "family", "method", "solver", "knob"]
+INT_COLUMNS = ["config", "level", "n_steps", "n_paths", "seed", "replicate", "ref_steps", "share", "switch_step"]
 FLOOR_COLUMNS = ["case", "mean_err", "cov_err", "sw2"]
 LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns", "train_steps", "train_s",
-                   "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi"]
+                   "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi", "target", "weight",
+                   "budget", "steps", "train_macs"]
 SKIPPED_COLUMNS = ["case", "replicate", "method", "eps_target", "why"]
+FAILED_COLUMNS = ["case", "stage", "reason"]      # cases that failed (sweep.failures), none in the other tables
 # one row per replicate of a case: its seeds, its pilot's counted cost (all pilot paths) and
 # the counted cost of its runs (sum over its cells of mean cost x paths)
 REPLICATE_COLUMNS = ["case", "replicate", "ladder_seed", "sweep_seed", "pilot_cost", "pilot_paths", "run_cost",
                      "paths"]
 # stem -> columns (None: columns follow the rows, as for the per-level table)
 TABLES = {"results": RESULT_COLUMNS, "levels": None, "floors": FLOOR_COLUMNS, "learned": LEARNED_COLUMNS,
-          "skipped": SKIPPED_COLUMNS, "replicates": REPLICATE_COLUMNS}
+          "skipped": SKIPPED_COLUMNS, "replicates": REPLICATE_COLUMNS, "failed": FAILED_COLUMNS}
+
+
+def row_problem(row):
+    """None when `row` is a complete results row (every column of RESULT_COLUMNS, of its
+    type), else what is wrong with it (one line)."""
+    if not isinstance(row, dict):
+        return f"a results row must be a JSON object (got {type(row).__name__})"
+    missing = [c for c in RESULT_COLUMNS if c not in row]
+    if missing:
+        return f"missing column {missing[0]!r} ({len(missing)} of {len(RESULT_COLUMNS)} missing)"
+    extra = sorted(set(row) - set(RESULT_COLUMNS))
+    if extra:
+        return f"unknown column {extra[0]!r}"
+    for col in RESULT_COLUMNS:
+        v = row[col]
+        if col in TEXT_COLUMNS:
+            ok = isinstance(v, str)
+        elif col in INT_COLUMNS:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif col in LIST_COLUMNS:
+            ok = isinstance(v, list) and all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v)
+        else:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok:
+            return f"column {col!r} has the wrong type ({type(v).__name__} {str(v)[:40]})"
+    return None
 
 
 def save_table(df, out, stem):
@@ -38,10 +70,12 @@ def save_table(df, out, stem):
     atomic_write(out / f"{stem}.parquet", lambda p: df.to_parquet(p, index=False))
 
 
-def sweep_tables(rows, plans, cases):
+def sweep_tables(rows, plans, cases, failed=()):
     """{stem: DataFrame} of a finished sweep from its cell rows and plans ({(case name,
-    replicate): plan}). Levels and skipped targets are per replicate; the weak-error
-    floors and the learned ladder's rows are replicate 0's (the same law and networks)."""
+    replicate): plan}) of the cases that finished, and the failure records {"case",
+    "stage", "reason"} of the others. Levels and skipped targets are per replicate; the
+    weak-error floors and the learned ladder's rows are replicate 0's (the same law and
+    networks)."""
     levels, floors, learned, skipped, reps = [], [], [], [], []
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     spent = (results.cost * results.n_paths).groupby([results.case, results.replicate]).sum()
@@ -64,7 +98,8 @@ def sweep_tables(rows, plans, cases):
             "floors": pd.DataFrame(floors, columns=FLOOR_COLUMNS),
             "learned": pd.DataFrame(learned, columns=LEARNED_COLUMNS),
             "skipped": pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
-            "replicates": pd.DataFrame(reps, columns=REPLICATE_COLUMNS)}
+            "replicates": pd.DataFrame(reps, columns=REPLICATE_COLUMNS),
+            "failed": pd.DataFrame(list(failed), columns=FAILED_COLUMNS)}
 
 
 def write_tables(out, tables):
@@ -76,30 +111,40 @@ def write_tables(out, tables):
 def read_table(out, stem):
     """Table `stem` of a sweep folder: Parquet when present, else CSV (list columns parsed)."""
     out = Path(out)
-    if (out / f"{stem}.parquet").exists():
-        df = pd.read_parquet(out / f"{stem}.parquet")
-        for col in LIST_COLUMNS:
-            if col in df:
-                df[col] = [list(v) for v in df[col]]
-        return df
-    if (out / f"{stem}.csv").exists():
-        df = pd.read_csv(out / f"{stem}.csv")
-        for col in LIST_COLUMNS:
-            if col in df:
-                df[col] = [json.loads(v) for v in df[col]]
+    for path, read, parse in ((out / f"{stem}.parquet", pd.read_parquet, list),
+                              (out / f"{stem}.csv", pd.read_csv, json.loads)):
+        if not path.exists():
+            continue
+        try:
+            df = read(path)
+            for col in LIST_COLUMNS:
+                if col in df:
+                    df[col] = [parse(v) for v in df[col]]
+        except Exception as e:      # pyarrow, pandas and json each raise their own kind
+            why = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise DamagedFileError(path, f"cannot be read as a table ({why}); rewrite the tables with "
+                                         f"`mlem-bench run SPEC... --out {out} --resume` (finished cells are kept)") from None
+        if TABLES.get(stem) and not set(TABLES[stem]) <= set(df.columns):
+            raise DamagedFileError(path, f"lacks columns of the {stem} table; rewrite the tables with "
+                                         f"`mlem-bench run SPEC... --out {out} --resume`")
         return df
     raise SpecError(f"{out}: no {stem}.parquet or {stem}.csv; run `mlem-bench run --out {out}` first")
 
 
 def read_optional(out, stem):
     """An optional table (learned, skipped): empty, with its columns, when absent."""
-    try:
-        return read_table(out, stem)
-    except SpecError:
+    out = Path(out)
+    if not any((out / f"{stem}.{ext}").exists() for ext in ("parquet", "csv")):
         return pd.DataFrame(columns=TABLES[stem])
+    return read_table(out, stem)
 
 
 def fit_windows(out):
     """{case: [largest, smallest] fit eps or None} from the folder's sweep.json."""
-    m = json.loads((Path(out) / "sweep.json").read_text())
-    return {d["name"]: d.get("sweep", {}).get("fit_eps") for d in m["cases"]}
+    path = Path(out) / "sweep.json"
+    try:
+        m = json.loads(path.read_bytes().decode("utf-8"))
+        return {d["name"]: d.get("sweep", {}).get("fit_eps") for d in m["cases"]}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DamagedFileError(path, f"not a sweep manifest ({type(e).__name__}); rerun `mlem-bench run SPEC... "
+                                     f"--out {out} --resume` to rewrite it") from None

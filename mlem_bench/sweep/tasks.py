@@ -151,7 +151,8 @@ def learned_rows(ladder):
         return []
     fam = ladder.family
     return [{**r, "gamma_train": fam["gamma"], "gamma_train_lo": fam["gamma_lo"], "gamma_train_hi": fam["gamma_hi"],
-             "train_steps": ladder.train_steps, "depth": ladder.depth} for r in describe_family(ladder)]
+             "train_steps": ladder.train_steps, "depth": ladder.depth, "target": ladder.target,
+             "weight": ladder.weight, "budget": ladder.budget} for r in describe_family(ladder)]
 
 
 def plan_case(task):

@@ -7,12 +7,14 @@ Error model (every constant measured by `calibrate.calibrate` on a pilot run):
     e_v^2 = c_v * T * h * sum_{l=2..k} delta_l^2 (1/p_l - 1)      ML-EM randomisation
     error^2 = e_h^2 + e_b^2 + e_v^2      (the three sources are treated as uncorrelated)
 
-Error budget (explicit and fixed, so a target eps means the same thing everywhere):
+Error budget (explicit and fixed, so a target eps means the same thing everywhere). Both
+methods share one bias knob, `split`: the level bias gets (1 - split) eps^2, so at equal
+split EM and ML-EM pick the same top level and differ only in how they spend the rest.
 
-* EM:     e_h^2 <= split eps^2 and e_b^2 <= (1 - split) eps^2 (default split 1/2).
-* ML-EM:  a share `var_share` (default 1/2) of eps^2 goes to the randomisation,
-          e_v^2 <= var_share eps^2, the rest to the bias split equally:
-          e_h^2, e_b^2 <= (1 - var_share) eps^2 / 2.
+* EM:     e_b^2 <= (1 - split) eps^2 and e_h^2 <= split eps^2 (default split 1/2).
+* ML-EM:  e_b^2 <= (1 - split) eps^2; of the remaining split eps^2 a share `var_share`
+          (default 1/2) goes to the randomisation and the rest to the step:
+          e_v^2 <= var_share split eps^2, e_h^2 <= (1 - var_share) split eps^2.
 
 EM takes the largest dyadic h and the cheapest level that meet their budgets. ML-EM
 takes the cheapest level meeting e_b, then for h among the largest allowed by e_h and
@@ -113,19 +115,20 @@ def mlem_step_cost(ladder, k, probs):
     return c[1] + float(np.sum(probs[2:k + 1] * (c[2:k + 1] + c[1:k])))
 
 
-def tune_mlem(model, ladder, eps, var_share=0.5, max_refine=6):
-    """ML-EM: bias within sqrt(1 - var_share) eps, randomisation within sqrt(var_share) eps."""
-    if not 0 < var_share < 1:
-        raise ValueError(f"var_share must be in (0, 1) (got {var_share})")
-    share = np.sqrt((1 - var_share) / 2) * eps
-    k = level_for(model, ladder, share, eps)
-    n_min = steps_for(model, share)
+def tune_mlem(model, ladder, eps, split=0.5, var_share=0.5, max_refine=6):
+    """ML-EM: bias within sqrt(1 - split) eps (as EM), randomisation within
+    sqrt(var_share split) eps and step error within sqrt((1 - var_share) split) eps."""
+    for name, v in (("split", split), ("var_share", var_share)):
+        if not 0 < v < 1:
+            raise ValueError(f"{name} must be in (0, 1) (got {v})")
+    k = level_for(model, ladder, np.sqrt(1 - split) * eps, eps)
+    n_min = steps_for(model, np.sqrt((1 - var_share) * split) * eps)
     c = ladder.cost
     best = None
     for j in range(max_refine + 1):
         n = n_min * 2 ** j
         h = model.T / n
-        budget = var_share * eps ** 2 / (model.c_v * model.T * h)
+        budget = var_share * split * eps ** 2 / (model.c_v * model.T * h)
         probs = np.ones(ladder.levels + 1)
         probs[2:k + 1] = waterfill(model.delta[2:k + 1], c[2:k + 1] + c[1:k], budget)
         cost = n * mlem_step_cost(ladder, k, probs)

@@ -1,9 +1,10 @@
 """The methods compared: each declares how it is configured for a target error and
 its theoretical cost exponent (None for baselines, which have no rate claim).
 
-A method returns several configurations per target eps (its own knobs: EM's split
-of the error budget between step and level, ML-EM's variance share, the stitch
-fraction); the experiment keeps each method's Pareto frontier of (cost, error).
+A method returns several configurations per target eps (its own knobs: the bias split
+`[sweep].em_splits`, shared by EM and ML-EM so both give the level bias the same shares
+of eps^2; ML-EM's variance share of the rest; the stitch fraction); the experiment keeps
+each method's Pareto frontier of (cost, error).
 """
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
@@ -47,14 +48,15 @@ def _em(model, ladder, eps, sw):
 
 
 def _mlem(model, ladder, eps, sw):
-    return _each([(f"var_share={v:g}", v) for v in sw.var_shares],
-                 lambda v: tune_mlem(model, ladder, eps, var_share=v, max_refine=sw.max_refine))
+    return _each([(f"split={s:g} var_share={v:g}", (s, v)) for s in sw.em_splits for v in sw.var_shares],
+                 lambda sv: tune_mlem(model, ladder, eps, split=sv[0], var_share=sv[1], max_refine=sw.max_refine))
 
 
 def _mlem_default(model, ladder, eps, sw):
-    # the baselines that modify ML-EM start from its middle variance share
-    v = sw.var_shares[len(sw.var_shares) // 2]
-    return v, tune_mlem(model, ladder, eps, var_share=v, max_refine=sw.max_refine)
+    # the baselines that modify ML-EM start from its middle bias split and variance share
+    s, v = sw.em_splits[len(sw.em_splits) // 2], sw.var_shares[len(sw.var_shares) // 2]
+    return f"split={s:g} var_share={v:g}", tune_mlem(model, ladder, eps, split=s, var_share=v,
+                                                     max_refine=sw.max_refine)
 
 
 def _em_finest(model, ladder, eps, sw):
@@ -78,12 +80,12 @@ def _stitch(model, ladder, eps, sw):
 
 def _mlem_shared(model, ladder, eps, sw):
     v, c = _mlem_default(model, ladder, eps, sw)
-    return [(f"var_share={v:g} share={sw.share_paths}", replace(c, share=sw.share_paths))]
+    return [(f"{v} share={sw.share_paths}", replace(c, share=sw.share_paths))]
 
 
 def _mlem_schedule(model, ladder, eps, sw):
     v, c = _mlem_default(model, ladder, eps, sw)
-    return [(f"var_share={v:g}", replace(c, method="schedule", predicted_error=float("nan")))]
+    return [(v, replace(c, method="schedule", predicted_error=float("nan")))]
 
 
 # gamma < 2: eps^-(1 + gamma/2); gamma > 2: eps^-gamma; gamma = 2: eps^-2 log^2 (slope -2 up to the log)

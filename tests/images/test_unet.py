@@ -47,6 +47,29 @@ def test_ladder_trains_and_flops_grow_with_width(tiny):
     assert np.all((ratios > 3) & (ratios <= 4)), ratios
 
 
+def test_scaled_budget_in_the_checkpoints(tiny, tmp_path):
+    """The tiny spec trains under budget = "scaled" with cap 4: steps grow with the counted
+    FLOPs as the rule says (30 (F_l / F_1)^0.5, then the cap at 120), each checkpoint records
+    the budget and its own steps, and a changed budget is named when checkpoints mismatch."""
+    from mlem_bench.images.stages import train
+    spec, out, _ = tiny
+    cks = [torch.load(out / "models" / f"level-{l:02d}.pt", weights_only=False) for l in (1, 2, 3, 4)]
+    flops = np.array([c["meta"]["flops"] for c in cks], float)
+    steps = [c["meta"]["train_steps"] for c in cks]
+    assert steps == [int(round(30 * min(4.0, r ** 0.5))) for r in flops / flops[0]] and steps[-1] == 120, steps
+    assert steps == sorted(set(steps)), steps                       # strictly increasing with size
+    assert all(c["config"]["budget"] == "scaled" and c["config"]["steps"] == n for c, n in zip(cks, steps))
+    work = tmp_path / "out"
+    shutil.copytree(out / "models", work / "models")
+    fixed = {**spec, "ladder": {**spec["ladder"], "budget": "fixed"}}
+    with pytest.raises(SpecError, match=r"level-01.pt was trained with another configuration "
+                                        r"\(\[ladder\].budget = 'scaled' there, 'fixed' in the spec\)"):
+        train(fixed, work, log=lambda m: None)
+    longer = {**spec, "ladder": {**spec["ladder"], "budget_cap": 8.0}}
+    with pytest.raises(SpecError, match=r"level-01.pt .*\[ladder\].budget_cap = 4 there, 8.0 in the spec"):
+        train(longer, work, log=lambda m: None)
+
+
 def _ladder(bases=(2, 4, 8), res=8):
     from mlem_bench.nets.unet import build_unet, count_flops
     from mlem_bench.images.sampler import Ladder

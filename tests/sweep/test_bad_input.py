@@ -9,6 +9,7 @@ from helpers import ROOT, run_cli
 from mlem_bench.problems import OrnsteinUhlenbeck, UserProblem
 from mlem_bench.numerics.solve import PathExplosionError, solve
 from mlem_bench.sweep.spec import SpecError, load_case, parse_case
+from mlem_bench.sweep.tables import RESULT_COLUMNS
 
 GOOD = {
     "name": "t",
@@ -56,7 +57,7 @@ def test_good_spec_parses():
     ("sweep", "em_splits", [], "[sweep].em_splits"),
     ("sweep", "baselines", ["em", "t-stitch"], "unknown baseline 'em'"),
     ("sweep", "eps", [], "[sweep].eps"),
-    ("sweep", "batches", 6, "[sweep].batches"),
+    ("sweep", "batches", 11, "[sweep].batches"),      # n_paths = 10
     ("sweep", "n_seeds", 0, "[sweep].n_seeds"),
     ("sweep", "replicates", 0, "[sweep].replicates must be an integer >= 1"),
     ("sweep", "replicates", 2.0, "[sweep].replicates must be int"),
@@ -156,17 +157,19 @@ def test_cli_bad_spec_one_line_no_output(tmp_path):
     assert not out.exists()
 
 
-def test_cli_exploding_case_no_output(tmp_path):
+def test_cli_exploding_case_fails_alone(tmp_path):
     spec = tmp_path / "boom.toml"
     spec.write_text((ROOT / "tests" / "data" / "tiny-ou.toml").read_text().replace("theta = 1.0", "theta = -40.0"))
     out = tmp_path / "out"
     r = run_cli(["run", str(spec), "--out", str(out)], tmp_path)
-    assert r.returncode == 2, r.stderr
-    last = r.stderr.strip().splitlines()[-1]
-    assert "case tiny-ou" in last and "non-finite or exceeded" in last and "Traceback" not in r.stderr
-    # the sweep's manifest exists, but no task output and no table or report
-    assert sorted(p.name for p in out.iterdir()) == ["cells", "plans", "sweep.json"]
+    assert r.returncode == 3, r.stderr
+    failed = [line for line in r.stderr.strip().splitlines() if "case tiny-ou failed" in line]
+    assert len(failed) == 1 and "non-finite or exceeded" in failed[0] and "Traceback" not in r.stderr
+    assert "no step count helps" in failed[0]
+    # no task output, no results and no report; the failure is in failed.csv
     assert not any((out / "plans").iterdir()) and not any((out / "cells").iterdir())
+    assert (out / "failed.csv").read_text().splitlines()[1].startswith("tiny-ou,plan,")
+    assert (out / "results.csv").read_text().strip() == ",".join(RESULT_COLUMNS) and not (out / "report.md").exists()
 
 
 def test_cli_missing_spec(tmp_path):

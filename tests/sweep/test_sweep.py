@@ -1,7 +1,6 @@
 """The sweep engine: cells persisted as they finish, resume after an interruption
 (in-process and a killed process), Dask gives the same table, incompatible folders
 are refused untouched, and the report renders from the stored tables alone."""
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ import pandas as pd
 import pytest
 
 from helpers import TINY_SWEEP as TINY
+from mlem_bench.files import read_sealed
 from mlem_bench.numerics.rng import replicate_seed
 from mlem_bench.sweep.driver import run_sweep
 from mlem_bench.sweep.executors import DaskExecutor
@@ -34,7 +34,9 @@ def test_every_method_seed_and_replicate_present(baseline_run):
     assert set(res.method) == set(case.sweep.all_methods)
     assert set(res.replicate) == set(range(case.sweep.replicates))
     for r in range(case.sweep.replicates):
-        plan = json.loads((baseline_run / "plans" / f"tiny-sweep--r{r:02d}.json").read_text())
+        # stem: name, content digest, replicate
+        [plan_file] = (baseline_run / "plans").glob(f"tiny-sweep--*--r{r:02d}.json")
+        plan = read_sealed(plan_file)
         mine = res[res.replicate == r]
         # replicate r runs under its own seeds (numerics.rng.replicate_seed): replicate 0 the case's own
         seeds = [replicate_seed(case.sweep.seed, r) + j for j in range(case.sweep.n_seeds)]

@@ -67,8 +67,10 @@ def test_tuned_configurations_predict_errors_within_target(eps):
     ml = tune_mlem(model, ladder, eps)
     assert ml.predicted_error <= eps * (1 + 1e-9)
     assert ml.predicted_cost == pytest.approx(ml.n_steps * mlem_step_cost(ladder, ml.level, ml.probs))
-    # ML-EM's bias budget is sqrt((1 - var_share) / 2) eps: its level meets it
-    assert model.bias[ml.level] <= np.sqrt(0.25) * eps
+    # ML-EM's bias budget is sqrt(1 - split) eps, as EM's: at equal split both pick the same level
+    assert ml.level == em.level
+    for split in (0.3, 0.7):
+        assert tune_mlem(model, ladder, eps, split=split).level == tune_em(model, ladder, eps, split=split).level
 
 
 def test_tune_mlem_keeps_the_cheapest_step_size():
@@ -91,3 +93,39 @@ def test_methods_declare_their_theory_slopes():
     assert em.theory_slope(2.5) == -3.5 and ml.theory_slope(2.5) == -2.5
     assert ml.theory_slope(1.5) == pytest.approx(-1.75)
     assert np.isnan(ALL_METHODS["stitch"].theory_slope(2.5))
+
+
+def test_em_and_mlem_are_given_the_same_bias_split_grid():
+    from types import SimpleNamespace
+    ladder = SyntheticLadder(gamma=2.5, levels=8, eps1=1.0)
+    model = model_for(ladder)
+    sw = SimpleNamespace(em_splits=[0.3, 0.5, 0.7], var_shares=[0.25, 0.5], max_refine=3)
+    em = ALL_METHODS["em"].configs(model, ladder, 0.05, sw)
+    ml = ALL_METHODS["mlem"].configs(model, ladder, 0.05, sw)
+
+    def splits(configs):
+        return sorted({float(k.split()[0].removeprefix("split=")) for k, _ in configs})
+
+    assert splits(em) == splits(ml) == sw.em_splits
+    assert sorted({k.split()[1] for k, _ in ml}) == ["var_share=0.25", "var_share=0.5"]
+    assert len(ml) == len(sw.em_splits) * len(sw.var_shares)
+    # at equal split the level bias gets the same budget, hence the same top level
+    em_level = {k: c.level for k, c in em}
+    for k, c in ml:
+        assert c.level == em_level[k.split()[0]]
+
+
+def test_predict_uses_the_tuner_and_its_grid():
+    from mlem_bench.analysis.predict import error_model, predict
+    ladder = SyntheticLadder(gamma=2.5, levels=5, eps1=0.5)
+    model = model_for(ladder, min_steps=16)
+    rows = [{"cost": float(ladder.cost[l]), "error": float(model.bias[l]), "delta": float(model.delta[l])}
+            for l in range(1, 6)]
+    m2, lad2 = error_model(rows, T=1.0, c_h=1.0, min_steps=16)
+    configs, curve = predict(m2, lad2, splits=(0.5,), var_shares=(0.5,), eps=[0.2, 0.1, 0.05])
+    for _, r in configs.iterrows():
+        want = (tune_em(model, ladder, r.eps_target) if r.method == "em"
+                else tune_mlem(model, ladder, r.eps_target))
+        assert (r.level, r.n_steps) == (want.level, want.n_steps)
+        assert r.pred_cost == pytest.approx(want.predicted_cost, rel=1e-12)
+    assert np.all(curve.speedup > 0) and list(curve.error) == sorted(curve.error, reverse=True)
