@@ -308,7 +308,10 @@ def parse_case(doc, where="<spec>"):
     problem = build_problem(p, where)
     ladder = build_ladder(table_of(doc, "ladder", where), problem, name, where)
     s = check_fields(table_of(doc, "sweep", where), SWEEP_FIELDS, "[sweep]", where)
-    return Case(name, problem, ladder, built(where, Sweep, **s), where, doc)
+    sweep = built(where, Sweep, **s)
+    if isinstance(ladder, SyntheticLadder):     # the last replicate's ladder seed must fit too
+        check_seed(ladder.seed, MAX_SEED - (sweep.replicates - 1) * REPLICATE_STRIDE, where)
+    return Case(name, problem, ladder, sweep, where, doc)
 
 
 def load_doc(path):
