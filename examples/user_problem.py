@@ -32,6 +32,6 @@ case = Case(
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else "results/double-well"
     run_sweep([case], out, resume=True)
-    rates, speed, _ = render_report(out)
-    print(rates[["case", "method", "slope", "slope_lo", "slope_hi", "theory_slope"]].round(2).to_string(index=False))
-    print(speed.round(3).to_string(index=False))
+    t = render_report(out)
+    print(t["rates"][["case", "method", "slope", "slope_lo", "slope_hi", "theory_slope"]].round(2).to_string(index=False))
+    print(t["speed"].round(3).to_string(index=False))

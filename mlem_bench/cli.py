@@ -95,14 +95,18 @@ def cmd_run(args):
             print(f"mlem-bench: case {r.case} failed ({r.stage}): {r.reason}", file=sys.stderr)
         print(f"mlem-bench: no case finished; nothing to report (failed.csv in {args.out})", file=sys.stderr)
         return EXIT_FAILED_CASES
-    rates, speed, _ = render_report(args.out)
-    show = rates[rates.method.isin(["em", "mlem"])][["case", "method", "slope", "slope_lo", "slope_hi",
-                                                      "theory_slope"]]
-    print(show.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    t = render_report(args.out)
+    ex = t["exponents"][t["exponents"].method.isin(["em", "mlem"])]
+    print("cost exponents over replicates (median [95% bootstrap], replicates within tolerance of theory)")
+    print(ex[["case", "method", "median", "lo", "hi", "theory", "within", "n"]].to_string(
+        index=False, float_format=lambda v: f"{v:.2f}"))
     print()
-    s = speed[speed.method == "em"][["case", "common_error", "speedup", "speedup_lo", "speedup_hi"]]
+    s = t["speedup"][t["speedup"].method == "em"].reindex(
+        columns=["case", "error", "s_median", "s_lo", "s_hi", "x_median", "x_lo", "x_hi", "x_theory", "x_within"])
+    print("speed-up of ML-EM over EM: S at the smallest common grid error, speed-up exponent (medians over replicates)")
     print(s.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    print(f"\nwrote {args.out}/report.md, report.html, results.csv/.parquet, rates.csv, speedup.csv, figures")
+    print(f"\nwrote {args.out}/report.md, summary.md, report.html, results.csv/.parquet, replicates.csv, "
+          f"exponents.csv, speedup_summary.csv, speedup_curves.csv, figures")
     for r in failed.itertuples():
         print(f"mlem-bench: case {r.case} failed ({r.stage}): {r.reason}", file=sys.stderr)
     if len(failed):
@@ -175,8 +179,8 @@ def cmd_predict(args):
           "expected top-level evaluations per path")
     print(best_at(configs, curve).to_string(index=False, float_format=fmt))
     if args.plot:
-        from .report.figures import speedup_curves
-        speedup_curves({"predicted": curve}, args.plot, title=f"predicted S(e): {Path(args.table).name}")
+        from .report.figures import plot_speedup_lines
+        plot_speedup_lines({"predicted": curve}, args.plot, title=f"predicted S(e): {Path(args.table).name}")
         print(f"\nwrote {args.plot}")
     return 0
 

@@ -4,7 +4,7 @@ From a small table of per-level facts, the error model of `tuning.calibrate` is 
 and the tuner itself (`tuning.methods`, hence `tuning.configure`) configures EM and ML-EM for
 a geometric grid of target errors; the predicted speed-up curve S(e) is read from the
 predicted (error, cost) of those configurations by the cheapest-configuration rule
-(`analysis.curves.speedup_curve`). Nothing of the error model is re-implemented here.
+(`analysis.curves.curve_table`). Nothing of the error model is re-implemented here.
 
 Table (CSV or TOML; docs/learned.md), one row per level l = 1..L, coarsest first:
 
@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import SpecError, TuningError
 from ..tuning.calibrate import ErrorModel
 from ..tuning.methods import METHODS
-from .curves import speedup_curve
+from .curves import curve_table
 
 LEVEL_FIELDS = ("cost", "error", "delta")
 SCALARS = {"T": None, "c_h": None, "pilot_h": None, "pilot_error": None, "c_v": 1.0, "min_steps": 8}
@@ -120,7 +120,7 @@ def predict(model, ladder, splits=(0.3, 0.5, 0.7), var_shares=(0.3, 0.5, 0.7), m
 
     Returns (configs, curve): configs one row per (method, target eps, knob) with predicted
     error and cost, level, steps, probabilities and expected top-level evaluations per path;
-    curve the `speedup_curve` of the predicted (error, cost) of EM and ML-EM on the targets.
+    curve the `curve_table` of the predicted (error, cost) of EM and ML-EM on the targets.
     """
     sw = SimpleNamespace(em_splits=list(splits), var_shares=list(var_shares), max_refine=max_refine)
     grid = default_grid(model, splits) if eps is None else np.asarray(eps, float)
@@ -138,7 +138,7 @@ def predict(model, ladder, splits=(0.3, 0.5, 0.7), var_shares=(0.3, 0.5, 0.7), m
         raise SpecError("no target error in the grid is reachable by both EM and ML-EM; "
                         "the finest level's error is too large for the targets (give --eps-min/--eps-max)")
     em, ml = configs[configs.method == "em"], configs[configs.method == "mlem"]
-    curve = speedup_curve(em.pred_error, em.pred_cost, ml.pred_error, ml.pred_cost, grid=grid)
+    curve = curve_table(em.pred_error, em.pred_cost, ml.pred_error, ml.pred_cost, grid=grid)
     return configs, curve.dropna(subset=["speedup"]).reset_index(drop=True)
 
 

@@ -28,18 +28,21 @@ def fit_slope(error, cost, level=0.95):
 
 
 def pooled(results):
-    """One row per (case, method, config): seeds pooled. `sq`, `costs` and `weights`
-    hold the per-batch mean squared errors, mean costs and path counts of all seeds,
-    shape (n_seeds * batches,); error and cost are their path-weighted means."""
+    """One row per (case, replicate, method, config): seeds pooled. `sq`, `costs` and
+    `weights` hold the per-batch mean squared errors, mean costs and path counts of all
+    seeds, shape (n_seeds * batches,); error and cost are their path-weighted means.
+    (A table without a replicate column is one replicate, 0.)"""
     out = []
-    keys = ["case", "method", "config"]
+    if "replicate" not in results:
+        results = results.assign(replicate=0)
+    keys = ["case", "replicate", "method", "config"]
     for _, g in results.sort_values(keys + ["seed"]).groupby(keys, sort=False):
         sq = np.concatenate([np.asarray(s, float) for s in g.sq_batches])
         costs = np.concatenate([np.asarray(s, float) for s in g.cost_batches])
         w = np.concatenate([np.diff(batch_bounds(int(n), len(s))) for n, s in zip(g.n_paths, g.sq_batches)])
         first = g.iloc[0]
-        row = {k: first[k] for k in ("case", "family", "gamma", "method", "config", "solver", "knob", "eps_target",
-                                     "level", "n_steps", "probs")}
+        row = {k: first[k] for k in ("case", "replicate", "family", "gamma", "method", "config", "solver", "knob",
+                                     "eps_target", "level", "n_steps", "probs")}
         row.update(cost=float(np.average(costs, weights=w)), error=float(np.sqrt(np.average(sq, weights=w))),
                    top_evals=float(g.top_evals.mean()), n_seeds=len(g), mean_err=float(g.mean_err.mean()),
                    cov_err=float(g.cov_err.mean()), sw2=float(g.sw2.mean()), sq=sq, costs=costs, weights=w)
@@ -74,13 +77,14 @@ def fit_window(df, fit_eps):
 
 
 def fit_rates(points, windows=None):
-    """One row per (case, method): slope of log cost against log error on the method's
-    frontier (within the case's eps window), 95% interval, and the theory slope."""
+    """One row per (case, replicate, method): slope of log cost against log error on the
+    method's frontier in that replicate (within the case's eps window), the regression's
+    95% t-interval (lack of fit of one frontier, not sampling noise), and the theory slope."""
     out = []
-    for (case, method), g in points.groupby(["case", "method"], sort=False):
+    for (case, rep, method), g in points.groupby(["case", "replicate", "method"], sort=False):
         w = fit_window(frontier(g), (windows or {}).get(case))
         gamma = float(g.gamma.iloc[0])
-        row = {"case": case, "family": g.family.iloc[0], "gamma": gamma, "method": method,
+        row = {"case": case, "replicate": int(rep), "family": g.family.iloc[0], "gamma": gamma, "method": method,
                "theory_slope": ALL_METHODS[method].theory_slope(gamma), "n_points": len(w)}
         # a fit needs points spread over a range of errors (a method stuck at a plateau has none)
         if len(w) >= 3 and w.error.max() >= 2 * w.error.min():
@@ -88,7 +92,7 @@ def fit_rates(points, windows=None):
             row.update(slope=slope, slope_lo=lo, slope_hi=hi, intercept=icpt,
                        fit_eps_hi=float(w.eps_target.max()), fit_eps_lo=float(w.eps_target.min()))
         out.append(row)
-    cols = ["case", "family", "gamma", "method", "slope", "slope_lo", "slope_hi", "theory_slope", "intercept",
+    cols = ["case", "replicate", "family", "gamma", "method", "slope", "slope_lo", "slope_hi", "theory_slope", "intercept",
             "n_points", "fit_eps_hi", "fit_eps_lo"]
     return pd.DataFrame(out).reindex(columns=cols)
 
@@ -146,17 +150,25 @@ def speedup_interval(a, b, level=0.95):
 
 
 def speedups(points, against="mlem"):
-    """Speed-up of `against` over every other method of each case, at the smallest
-    error both reach (NaN when the other never gets there), with intervals."""
+    """Speed-up of `against` over every other method of each case and replicate, at the
+    smallest error both reach (NaN when the other never gets there), with intervals over
+    the replicate's path batches (the single-replicate reading; `curves` gives the
+    replicated one)."""
     out = []
-    for case, g in points.groupby("case", sort=False):
+    for case, rep, gamma, method, gm, ml in method_pairs(points, against):
+        row = {"case": case, "replicate": rep, "gamma": gamma, "method": method}
+        row.update(speedup_interval(gm, ml))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def method_pairs(points, against="mlem"):
+    """(case, replicate, gamma, method, its points, `against`'s points) for every other
+    method of each (case, replicate) that has points of `against`."""
+    for (case, rep), g in points.groupby(["case", "replicate"], sort=False):
         ml = g[g.method == against]
         if ml.empty:
             continue
         for method, gm in g.groupby("method", sort=False):
-            if method == against:
-                continue
-            row = {"case": case, "gamma": float(g.gamma.iloc[0]), "method": method}
-            row.update(speedup_interval(gm, ml))
-            out.append(row)
-    return pd.DataFrame(out)
+            if method != against:
+                yield case, int(rep), float(g.gamma.iloc[0]), method, gm, ml

@@ -4,6 +4,16 @@ A synthetic ladder perturbs the exact drift by a smooth bounded field per level,
 f^l(t, x) = f(t, x) + eps_l * u_l(t, x), with |u_l(t, x)| <= 1 (Euclidean norm),
 eps_l = eps1 * 2^-(l-1) and counted cost c_l = cost1 * 2^(gamma (l-1)).
 Level 0 denotes the exact drift (cost 0); it serves references and order tests.
+
+Two structures (docs/method.md, "Nested ladders"):
+
+* independent (default): one random field u_l per level, drawn independently. The
+  terminal bias b_l a level leaves is then irregular (neighbouring fields may cancel or
+  add along trajectories), and not always decreasing.
+* nested: one field u shared by every level, f^l = f + eps_l u. The level differences are
+  f^l - f^{l-1} = -eps_l u (delta_l = eps_l |u|, as in the independent ladder up to a
+  constant), and the terminal bias is b_l = eps_l B + O(eps_l^2) with one constant B, so it
+  halves from level to level: b_l falls geometrically and monotonically.
 """
 from dataclasses import dataclass
 
@@ -11,6 +21,8 @@ import numpy as np
 
 from ..numerics.drift import MAX_LEVELS, SyntheticArrays
 from ..numerics.rng import STREAM_LADDER_NORMALS, STREAM_LADDER_UNIFORMS, stream_normals, stream_uniforms
+
+STRUCTURES = ("independent", "nested")    # [ladder].structure
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,8 @@ class SyntheticLadder:
     work_per_unit : float
         0 counts cost only; > 0 makes one evaluation of level l also do
         round(c_l * work_per_unit) iterations of real, non-removable work.
+    structure : str
+        "independent" (one field u_l per level) or "nested" (one field u for every level).
     """
 
     gamma: float
@@ -44,6 +58,7 @@ class SyntheticLadder:
     n_features: int = 8
     lengthscale: float = 1.0
     work_per_unit: float = 0.0
+    structure: str = "independent"
 
     def __post_init__(self):
         checks = [
@@ -54,6 +69,7 @@ class SyntheticLadder:
             ("n_features", self.n_features >= 1, "must be >= 1"),
             ("lengthscale", self.lengthscale > 0, "must be > 0"),
             ("work_per_unit", self.work_per_unit >= 0, "must be >= 0"),
+            ("structure", self.structure in STRUCTURES, f"must be one of {', '.join(STRUCTURES)}"),
         ]
         for field, ok, what in checks:
             if not ok:
@@ -89,6 +105,9 @@ class SyntheticLadder:
         phase = (2 * np.pi * u[:, dim]).reshape(L, M)
         amp = (2 * u[:, :dim] - 1).reshape(L, M, dim)
         amp /= np.abs(amp).sum(axis=1, keepdims=True) * np.sqrt(dim)
+        if self.structure == "nested":
+            # every level carries level 1's field (the same draw as the independent ladder's u_1)
+            freq, tfreq, phase, amp = (np.repeat(a[1:2], L, axis=0) for a in (freq, tfreq, phase, amp))
         work = np.rint(self.cost * self.work_per_unit).astype(np.int64)
         return SyntheticArrays(self.eps.copy(), self.cost.copy(), np.ascontiguousarray(freq), tfreq,
                                phase, np.ascontiguousarray(amp), work)

@@ -57,6 +57,12 @@ MEASURE_SEED_OFFSET = 424_242     # trajectories on which a learned ladder's eps
 SEED_HEADROOM = 10_000_000
 MAX_SEED = 2**63 - 1 - SEED_HEADROOM
 
+# Replicates of a case: replicate r runs under seeds base + r * REPLICATE_STRIDE (its ladder
+# seed from the case's [ladder].seed, its path seed, hence its pilot, exact and floor seeds,
+# from [sweep].seed). The stride exceeds every offset above, so the paths, pilots and exact
+# samples of different replicates never share a seed; replicate 0 keeps the case's own seeds.
+REPLICATE_STRIDE = 10_000_019
+
 # Torch seeds of training (learned MLP and UNet ladders): level l of a family trained
 # with seed s initialises from s * TRAIN_SEED_STRIDE + l and draws its data from that + TRAIN_DATA_OFFSET.
 TRAIN_SEED_STRIDE = 1000
@@ -69,6 +75,14 @@ def train_seeds(seed, level):
     """(initialisation seed, data seed) of level `level` of a family trained with `seed`."""
     init = int(seed) * TRAIN_SEED_STRIDE + int(level)
     return init, init + TRAIN_DATA_OFFSET
+
+
+def replicate_seed(base, replicate):
+    """Seed of replicate `replicate` (0, 1, ...) of a case whose own seed is `base`
+    (replicate 0 keeps `base`): reproducible and independent of the executor."""
+    if replicate < 0:
+        raise ValueError(f"replicate must be >= 0 (got {replicate})")
+    return int(base) + int(replicate) * REPLICATE_STRIDE
 
 
 def heldout_seed(seed):

@@ -124,9 +124,36 @@ def plot_ladders(levels, gammas, path):
     save_figure(plt, fig, path, 100)
 
 
-def speedup_curves(curves, path, title="speed-up of ML-EM over EM", dpi=120):
+def plot_speedup_curves(bands, spx, path):
+    """Per case: median S(e) of ML-EM over EM across replicates, its 10-90% band, and a
+    guide of the theory slope through the median at the largest grid error."""
+    b = bands[bands.method == "em"]
+    cases = list(dict.fromkeys(b.case)) or ["(none)"]
+    plt, fig, axes = grid(len(cases))
+    for ax, case in zip(axes, cases):
+        g = b[b.case == case].sort_values("error")
+        if len(g):
+            ax.fill_between(g.error, g.q10, g.q90, color="C3", alpha=0.2, lw=0, label="10-90% of replicates")
+            ax.plot(g.error, g["median"], "s-", color="C3", ms=3, lw=1, label="median S(e)")
+            x = spx[(spx.case == case) & (spx.method == "em")]
+            th = float(x.theory.iloc[0]) if len(x) else np.nan
+            if np.isfinite(th):
+                e0, s0 = float(g.error.max()), float(g["median"].iloc[-1])
+                e = np.array([g.error.min(), e0])
+                ax.plot(e, s0 * (e0 / e) ** th, "k--", lw=1, label=f"theory slope {th:.2f}")
+            ax.axhline(1.0, color="k", lw=0.5, ls=":")
+        ax.set(xscale="log", yscale="log", xlabel="error e", ylabel="S(e) = cost EM / cost ML-EM", title=case)
+        ax.invert_xaxis()
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:      # a case with no curve has nothing to label
+            ax.legend(fontsize=6)
+    save_figure(plt, fig, path, 100)
+
+
+def plot_speedup_lines(curves, path, title="speed-up of ML-EM over EM", dpi=120):
     """S(e) against e on log axes, one line per entry of `curves` ({label: DataFrame with
-    columns error and speedup, `analysis.curves.speedup_curve`}), written as a PNG."""
+    columns error and speedup, `analysis.curves.curve_table`}), written as a PNG (the
+    learned section and `mlem-bench predict`; `plot_speedup_curves` draws the replicated bands)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for label, c in curves.items():

@@ -12,9 +12,7 @@ rule applied to the tuner's predicted (error, cost) of those configurations, i.e
 import numpy as np
 import pandas as pd
 
-from ..analysis.curves import speedup_curve, time_cost
-
-CURVE_POINTS = 10
+from ..analysis.curves import curve_table, time_cost
 
 
 def config_table(results, case, learned=None):
@@ -39,10 +37,10 @@ def curve_of(t, err="error", cost="cost", grid=None):
     em, ml = t[t.method == "em"], t[t.method == "mlem"]
     if em.empty or ml.empty:
         return None
-    return speedup_curve(em[err], em[cost], ml[err], ml[cost], n=CURVE_POINTS, grid=grid)
+    return curve_table(em[err], em[cost], ml[err], ml[cost], grid=grid)
 
 
-def speedup_table(results, case, learned):
+def learned_speedups(results, case, learned):
     """S(e) of a learned case on one grid of errors: measured in multiply-adds and in time,
     predicted by the tuner's error model, and the synthetic twin's (measured, predicted)."""
     t = config_table(results, case, learned)

@@ -12,8 +12,9 @@ import pandas as pd
 from ..analysis.rates import fit_rates, pooled, speedups
 from ..files import atomic_write
 from ..sweep.tables import fit_windows, read_optional, read_table
-from .blocks import fmt, ladder_gammas, md_table, report_blocks
-from .figures import plot_frontiers, plot_ladders, plot_regimes, plot_top_evals, speedup_curves
+from .blocks import fmt, ladder_gammas, md_table, report_blocks, summary_blocks
+from .figures import (plot_frontiers, plot_ladders, plot_regimes, plot_speedup_curves, plot_speedup_lines,
+                      plot_top_evals)
 
 
 def to_markdown(blocks):
@@ -54,17 +55,20 @@ def to_html(blocks, folder):
 
 
 def render_report(out):
-    """Render every derived table, figure and the report of sweep folder `out` from its
-    stored tables (results, levels, floors); returns (rates, speed, gammas)."""
+    """Render every derived table, figure, the report and summary.md of sweep folder `out`
+    from its stored tables; returns the derived tables (`blocks.replicated`, with gammas)."""
     out = Path(out)
     results, levels, floors = (read_table(out, stem) for stem in ("results", "levels", "floors"))
     blocks, t = report_blocks(results, levels, floors, fit_windows(out), read_optional(out, "learned"),
-                              read_optional(out, "skipped"))
-    points, rates = t["points"], t["rates"]
+                              read_optional(out, "skipped"), read_optional(out, "replicates"))
+    # figures of single frontiers show replicate 0; the curves figure shows every replicate
+    points, rates = (t[k][t[k].replicate == 0] for k in ("points", "rates"))
+    lv0 = levels[levels.replicate == 0] if "replicate" in levels else levels
     atomic_write(out / "work_precision.png", lambda p: plot_frontiers(points, rates, p))
     atomic_write(out / "regimes.png", lambda p: plot_regimes(rates, p))
     atomic_write(out / "top_evals.png", lambda p: plot_top_evals(points, p))
-    atomic_write(out / "ladder.png", lambda p: plot_ladders(levels, t["gammas"], p))
+    atomic_write(out / "ladder.png", lambda p: plot_ladders(lv0, t["gammas"], p))
+    atomic_write(out / "speedup_curves.png", lambda p: plot_speedup_curves(t["bands"], t["spx"], p))
     if results.sw2.notna().any():
         atomic_write(out / "weak.png", lambda p: plot_frontiers(points, rates, p, y="sw2", ylabel="sliced W2 to exact",
                                                                  floors=floors))
@@ -72,13 +76,16 @@ def render_report(out):
         curves = {f"{case} {col}": c.rename(columns={col: "speedup"})
                   for case, c in t["learned_curves"].items() for col in ("S macs", "S time", "S predicted", "twin S")
                   if col in c}
-        atomic_write(out / "learned_speedup.png", lambda p: speedup_curves(curves, p))
-    atomic_write(out / "rates.csv", lambda p: rates.drop(columns="intercept").to_csv(p, index=False))
-    atomic_write(out / "speedup.csv", lambda p: t["speed"].to_csv(p, index=False))
-    atomic_write(out / "gamma.csv", lambda p: t["gammas"].to_csv(p, index=False))
+        atomic_write(out / "learned_speedup.png", lambda p: plot_speedup_lines(curves, p))
+    derived = {"rates": t["rates"].drop(columns="intercept"), "speedup": t["speed"], "gamma": t["gammas"],
+               "speedup_curves": t["curves"], "speedup_bands": t["bands"], "exponents": t["exponents"],
+               "speedup_summary": t["speedup"], "regularity": t["regularity"]}
+    for stem, df in derived.items():
+        atomic_write(out / f"{stem}.csv", lambda p, df=df: df.to_csv(p, index=False))
     atomic_write(out / "report.md", lambda p: Path(p).write_text(to_markdown(blocks)))
     atomic_write(out / "report.html", lambda p: Path(p).write_text(to_html(blocks, out)))
-    return rates, t["speed"], t["gammas"]
+    atomic_write(out / "summary.md", lambda p: Path(p).write_text(to_markdown(summary_blocks(t))))
+    return t
 
 
 @dataclass
@@ -96,7 +103,7 @@ class NotebookTables:
 
 
 def notebook_tables(folder=None, small_spec=None):
-    """Tables of sweep folder `folder` (default: $MLEM_RESULTS). Without either, the
+    """Tables of replicate 0 of sweep folder `folder` (default: $MLEM_RESULTS). Without either, the
     small sweep `small_spec` (a spec path the notebook names) is run into a temporary folder."""
     folder = folder or os.environ.get("MLEM_RESULTS")
     if not folder:
@@ -108,6 +115,11 @@ def notebook_tables(folder=None, small_spec=None):
         print(f"MLEM_RESULTS not set: running the small sweep {Path(small_spec).name} into {folder}")
         run_sweep([load_case(small_spec)], folder, progress=False)
     results, levels, floors = (read_table(folder, stem) for stem in ("results", "levels", "floors"))
+    # the notebooks draw single frontiers: replicate 0 (the report's curves show every replicate)
+    if "replicate" in results:
+        results = results[results.replicate == 0]
+    if "replicate" in levels:
+        levels = levels[levels.replicate == 0]
     points = pooled(results)
     return NotebookTables(Path(folder), results, points, fit_rates(points, fit_windows(folder)), speedups(points),
                           levels, ladder_gammas(levels), floors)

@@ -1,15 +1,17 @@
 """The sweep driver: a sweep folder, its manifest, and every task persisted as it finishes.
 
-A sweep runs one plan per case, then one cell per (case, configuration, seed) (see
-`tasks`). The driver writes each finished task atomically and sealed with a content
-digest (``plans/<stem>.json``, ``cells/<stem>--c<i>--s<seed>.json``, where the stem is the
-case's name and a digest of its description, so a cell of another spec is never reused)
-as soon as it completes, so an interrupted sweep resumes without recomputing or
-duplicating anything. Every stored file is checked on read; a damaged one is named and
-recomputed. A case whose paths explode or whose tuner fails is recorded as failed
-(`failures`) while the others finish. The tables are written at the end (`tables`), and
-rendering the report is a separate step (`mlem_bench.report.render`). One run at a time
-holds a folder (a file lock).
+A sweep runs one plan per (case, replicate), then one cell per (case, replicate,
+configuration, seed) (see `tasks`). The driver writes each finished task atomically and
+sealed with a content digest (``plans/<stem>--r<replicate>.json``,
+``cells/<stem>--r<replicate>--c<i>--s<seed>.json``, where the stem is the case's name and a
+digest of its description, so a cell of another spec is never reused) as soon as it
+completes, so an interrupted sweep resumes without recomputing or duplicating anything.
+Every stored file is checked on read; a damaged one is named and recomputed. A case one of
+whose replicates has paths that explode or a tuner that fails is recorded as failed
+(`failures`; the whole case, since its replicated evidence needs every replicate) while
+the others finish. The tables are written at the end (`tables`), and rendering the report
+is a separate step (`mlem_bench.report.render`). One run at a time holds a folder (a file
+lock).
 """
 import contextlib
 import hashlib
@@ -29,12 +31,13 @@ from .failures import FAILED, is_failure, run_task
 from .resources import check_memory, default_limit
 from .spec import check_case_name, parse_case
 from .tables import row_problem, sweep_tables, write_tables
-from .tasks import CaseTask, PlannedConfig, plan_case, run_cell
+from .tasks import CaseTask, PlannedConfig, plan_case, replicate_case, run_cell
 
-FORMAT = 3                 # layout of sweep.json, plans and cells; bump when it changes
+FORMAT = 4                 # layout of sweep.json, plans and cells; bump when it changes
 LOCK_NAME = ".lock"        # the folder's lock file (held while a run writes the folder)
 MANIFEST_KEYS = {"format", "version", "code", "cases", "fingerprint"}
-PLAN_KEYS = {"case": str, "model": dict, "configs": list, "ref_steps": int, "levels": list, "level_config": dict,
+PLAN_KEYS = {"case": str, "replicate": int, "sweep_seed": int, "ladder_seed": int, "pilot_cost": float,
+             "model": dict, "configs": list, "ref_steps": int, "levels": list, "level_config": dict,
              "floors": dict, "learned": list, "skipped": list}
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -188,35 +191,43 @@ def open_sweep(out, cases, resume):
 
 
 def case_stem(case):
-    """File stem of a case's plan and cells: its (safe) name and a digest of its content."""
+    """File stem of a case: its (safe) name and a digest of its content."""
     return f"{case.name}--{case_key(case)[:12]}"
 
 
+def replicate_stem(case, replicate):
+    """File stem of a replicate's plan and cells: the case's stem and the replicate."""
+    return f"{case_stem(case)}--r{replicate:02d}"
+
+
 def cell_id(stem, index, seed):
-    """File stem of a cell: case stem, configuration index in the plan, seed."""
+    """File stem of a cell: replicate stem, configuration index in the plan, seed."""
     return f"{stem}--c{index:03d}--s{seed}"
 
 
-def plan_problem(plan, case):
-    """None when `plan` is a complete plan of `case`, else what is wrong with it."""
+def plan_problem(plan, case, replicate):
+    """None when `plan` is a complete plan of replicate `replicate` of `case`, else what is
+    wrong with it."""
     if not isinstance(plan, dict) or set(plan) != set(PLAN_KEYS):
         return f"not a plan (keys {sorted(plan) if isinstance(plan, dict) else type(plan).__name__})"
     bad = [k for k, t in PLAN_KEYS.items() if not isinstance(plan[k], t) or isinstance(plan[k], bool)]
     if bad:
         return f"field {bad[0]!r} has the wrong type"
-    if plan["case"] != case.name:
-        return f"a plan of case {plan['case']!r}, not {case.name!r}"
+    if (plan["case"], plan["replicate"]) != (case.name, replicate):
+        return f"a plan of case {plan['case']!r} replicate {plan['replicate']}, not {case.name!r} replicate {replicate}"
     want = {f.name for f in fields(PlannedConfig)}
     if not plan["configs"] or not all(isinstance(c, dict) and set(c) == want for c in plan["configs"]):
         return "its configurations are incomplete"
     return None
 
 
-def cell_problem(row, case, index, seed):
-    """None when `row` is the complete results row of (case, configuration, seed)."""
+def cell_problem(row, case, replicate, index, seed):
+    """None when `row` is the complete results row of (case, replicate, configuration, seed)."""
     why = row_problem(row)
-    if why is None and (row["case"], row["config"], row["seed"]) != (case.name, index, seed):
-        why = f"a row of ({row['case']}, config {row['config']}, seed {row['seed']}), not of this file's task"
+    if why is None and (row["case"], row["replicate"], row["config"], row["seed"]) != (case.name, replicate, index,
+                                                                                        seed):
+        why = (f"a row of ({row['case']}, replicate {row['replicate']}, config {row['config']}, seed {row['seed']}), "
+               f"not of this file's task")
     return why
 
 
@@ -335,18 +346,25 @@ def load_stored(path, check, keep_damaged, log, failed, case, stage):
 def compute(cases, out, executor, progress, on_saved, limit, keep_damaged, log):
     """Plans then cells of `cases` (what is missing or damaged), failures recorded; returns
     (tables of the cases that finished, number of cells)."""
-    tasks_of = {c.name: CaseTask(case_key(c), c) for c in cases}
-    stems = {c.name: case_stem(c) for c in cases}
-    failed = {}                                  # case name -> {"stage", "reason"}
+    tasks_of = {(c.name, r): CaseTask(f"{case_key(c)}-r{r}", replicate_case(c, r), r)
+                for c in cases for r in range(c.sweep.replicates)}
+    stems = {(c.name, r): replicate_stem(c, r) for c in cases for r in range(c.sweep.replicates)}
+    by_name = {c.name: c for c in cases}
+    # case name -> {"stage", "reason"}: a failed replicate fails its case (the replicated
+    # evidence, a bootstrap over replicates, needs all of them)
+    failed = {}
 
     def persist(todo, path_of, desc, total):
         bar = Progress(total, total - len(todo), desc, progress and bool(todo))
-        case_of = {k: n for k, _, n in todo}
+        case_of = {k: (n, a[2].replicate) for k, a, n in todo}
         try:
             for key, result in executor.map(run_task, [(k, a) for k, a, _ in todo]):
-                name = case_of[key]
+                name, r = case_of[key]
                 if is_failure(result):
-                    failed.setdefault(name, result[FAILED])
+                    rec = result[FAILED]
+                    if by_name[name].sweep.replicates > 1:      # name the replicate that failed
+                        rec = {**rec, "reason": f"replicate {r}: {rec['reason']}"}
+                    failed.setdefault(name, rec)
                 else:
                     write_sealed(path_of(key), result)
                     if on_saved:
@@ -356,71 +374,76 @@ def compute(cases, out, executor, progress, on_saved, limit, keep_damaged, log):
             bar.close()
 
     plan_path = lambda stem: out / "plans" / f"{stem}.json"       # noqa: E731
-    plans, todo = {}, []
-    for c in cases:
-        p = load_stored(plan_path(stems[c.name]), lambda d, c=c: plan_problem(d, c), keep_damaged, log, failed, c,
-                        "plan")
+    plans, todo = {}, {}
+    for (name, r), task in tasks_of.items():
+        c = by_name[name]
+        check = lambda d, c=c, r=r: plan_problem(d, c, r)      # noqa: E731
+        p = load_stored(plan_path(stems[name, r]), check, keep_damaged, log, failed, c, "plan")
         if p is not None:
-            plans[c.name] = p
-        elif c.name not in failed:
-            todo.append((stems[c.name], ("plan", plan_case, tasks_of[c.name]), c.name))
-    persist(todo, plan_path, "plans", len(cases))
-    for c in cases:
-        if c.name not in plans and c.name not in failed:
-            plans[c.name] = read_sealed(plan_path(stems[c.name]))
+            plans[name, r] = p
+        elif name not in failed:
+            todo[name, r] = (stems[name, r], ("plan", plan_case, task), name)
+    persist([t for k, t in todo.items() if k[0] not in failed], plan_path, "plans", len(tasks_of))
+    for key in tasks_of:
+        if key not in plans and key[0] not in failed:
+            plans[key] = read_sealed(plan_path(stems[key]))
     for c in cases:
         if c.name in failed:
             continue
         try:
-            check_memory([c], limit, {c.name: plans[c.name]["ref_steps"]})
+            ref = max(plans[c.name, r]["ref_steps"] for r in range(c.sweep.replicates))
+            check_memory([c], limit, {c.name: ref})
         except SpecError as e:
             failed[c.name] = {"stage": "memory", "reason": str(e)}
 
     cell_path = lambda key: out / "cells" / f"{key}.json"          # noqa: E731
     cells, todo = {}, []
-    for c in cases:
-        if c.name in failed:
+    for (name, r), task in tasks_of.items():
+        if name in failed:
             continue
-        p = plans[c.name]
-        for seed in c.sweep.seeds:
+        c, p = by_name[name], plans[name, r]
+        for seed in task.case.sweep.seeds:
             for i, cfg in enumerate(p["configs"]):
-                key = cell_id(stems[c.name], i, seed)
-                cells.setdefault(c.name, []).append(key)
-                check = lambda d, c=c, i=i, seed=seed: cell_problem(d, c, i, seed)     # noqa: E731
+                key = cell_id(stems[name, r], i, seed)
+                cells.setdefault(name, []).append(key)
+                check = lambda d, c=c, r=r, i=i, seed=seed: cell_problem(d, c, r, i, seed)     # noqa: E731
                 if load_stored(cell_path(key), check, keep_damaged, log, failed, c, "cells") is None \
-                        and c.name not in failed:
-                    todo.append((key, ("cell", run_cell, tasks_of[c.name], cfg, seed, p["ref_steps"]), c.name))
+                        and name not in failed:
+                    todo.append((key, ("cell", run_cell, task, cfg, seed, p["ref_steps"]), name))
     todo = [t for t in todo if t[2] not in failed]
     persist(todo, cell_path, "cells", sum(len(v) for v in cells.values()))
     good = [c for c in cases if c.name not in failed]
     rows = [read_sealed(cell_path(k)) for c in good for k in cells[c.name]]
     records = [{"case": n, **r} for n, r in failed.items()]
-    return sweep_tables(rows, {c.name: plans[c.name] for c in good}, good, records), sum(map(len, cells.values()))
+    return (sweep_tables(rows, {k: p for k, p in plans.items() if k[0] not in failed}, good, records),
+            sum(map(len, cells.values())))
 
 
 def tabulate(cases, out, tables, keep_damaged, log):
     """The tables of `cases` (this run's and the folder's other cases) from stored files
-    alone: a case whose plan or cells are incomplete is left out (named in `log`)."""
+    alone: a case whose plans or cells are incomplete is left out (named in `log`)."""
     failed_now = {r["case"] for r in tables["failed"].to_dict("records")}
     good, plans, rows = [], {}, []
     for c in cases:
         if c.name in failed_now:
             continue
-        stem = case_stem(c)
         try:
-            plan = read_sealed(out / "plans" / f"{stem}.json")
-            why = plan_problem(plan, c)
-            if why:
-                raise DamagedFileError(out / "plans" / f"{stem}.json", why)
-            case_rows = []
-            for seed in c.sweep.seeds:
-                for i in range(len(plan["configs"])):
-                    path = out / "cells" / f"{cell_id(stem, i, seed)}.json"
-                    row = read_sealed(path)
-                    why = cell_problem(row, c, i, seed)
-                    if why:
-                        raise DamagedFileError(path, why)
-                    case_rows.append(row)
+            case_plans, case_rows = {}, []
+            for r in range(c.sweep.replicates):
+                stem = replicate_stem(c, r)
+                plan = read_sealed(out / "plans" / f"{stem}.json")
+                why = plan_problem(plan, c, r)
+                if why:
+                    raise DamagedFileError(out / "plans" / f"{stem}.json", why)
+                case_plans[c.name, r] = plan
+                for seed in replicate_case(c, r).sweep.seeds:
+                    for i in range(len(plan["configs"])):
+                        path = out / "cells" / f"{cell_id(stem, i, seed)}.json"
+                        row = read_sealed(path)
+                        why = cell_problem(row, c, r, i, seed)
+                        if why:
+                            raise DamagedFileError(path, why)
+                        case_rows.append(row)
         except (DamagedFileError, OSError):
             if c.name in tables["results"]["case"].values:
                 raise
@@ -428,6 +451,6 @@ def tabulate(cases, out, tables, keep_damaged, log):
                 f"(give its spec with --resume to finish it)")
             continue
         good.append(c)
-        plans[c.name] = plan
+        plans.update(case_plans)
         rows += case_rows
     return sweep_tables(rows, plans, good, tables["failed"].to_dict("records"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import SpecError
 from ..ladders.learned import LearnedLadder
 from ..ladders.synthetic import SyntheticLadder
-from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED
+from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED, REPLICATE_STRIDE
 from ..problems import GaussianMixtureReverse, OrnsteinUhlenbeck
 from ..tuning.methods import BASELINES, METHODS
 
@@ -55,7 +55,8 @@ class Sweep:
     methods: list = field(default_factory=lambda: ["em", "mlem"])
     baselines: list = field(default_factory=list)
     seed: int = 0
-    n_seeds: int = 1         # replicates under seeds seed .. seed + n_seeds - 1
+    n_seeds: int = 1         # path seeds seed .. seed + n_seeds - 1 within a replicate (one plan)
+    replicates: int = 1      # independent replicates: each its own ladder draw, pilot and paths
     batches: int = 0         # path batches per run, for jackknife intervals (0: max(2, min(10, n_paths // 2)))
     em_splits: list = field(default_factory=lambda: [0.5])     # EM: share of eps^2 to the step error
     var_shares: list = field(default_factory=lambda: [0.5])    # ML-EM: share of eps^2 to the randomisation
@@ -89,9 +90,13 @@ class Sweep:
             raise ValueError(f"[sweep].batches must be in 2..n_paths = 2..{self.n_paths} (got {self.batches})")
         if self.n_seeds < 1:
             raise ValueError(f"[sweep].n_seeds must be >= 1 (got {self.n_seeds})")
-        if not 0 <= self.seed <= MAX_SEED - (self.n_seeds - 1):
-            raise ValueError(f"[sweep].seed must be in 0..{MAX_SEED - (self.n_seeds - 1)} (seeds and the seeds derived "
-                             f"from them are 64-bit; got {self.seed}, n_seeds {self.n_seeds})")
+        if isinstance(self.replicates, bool) or not isinstance(self.replicates, int) or self.replicates < 1:
+            raise ValueError(f"[sweep].replicates must be an integer >= 1 (got {self.replicates!r})")
+        # the last replicate's last path seed (numerics.rng.replicate_seed) must fit too
+        top = MAX_SEED - (self.n_seeds - 1) - (self.replicates - 1) * REPLICATE_STRIDE
+        if not 0 <= self.seed <= top:
+            raise ValueError(f"[sweep].seed must be in 0..{top} (seeds and the seeds derived from them are 64-bit; "
+                             f"got {self.seed}, n_seeds {self.n_seeds}, replicates {self.replicates})")
         if self.share_paths < 0:
             raise ValueError(f"[sweep].share_paths must be >= 1, or 0 for one pattern per batch "
                              f"(got {self.share_paths})")
@@ -166,13 +171,14 @@ PROBLEM_FIELDS = {
 }
 LADDER_FIELDS = {"kind": (str, False, "synthetic"), **schema(SyntheticLadder, {
     "gamma": NUMBER, "levels": int, "eps1": NUMBER, "cost1": NUMBER, "seed": int, "n_features": int,
-    "lengthscale": NUMBER, "work_per_unit": NUMBER})}
+    "lengthscale": NUMBER, "work_per_unit": NUMBER, "structure": str})}
 LEARNED_FIELDS = {"kind": (str, True, None), **schema(LearnedLadder, {
     "widths": list, "depth": int, "train_steps": int, "target": str, "weight": str, "budget": str, "batch_size": int, "lr": NUMBER, "seed": int,
     "checkpoints": str, "measure_paths": int, "measure_steps": int, "twin": bool})}
 LEARNED_FIELDS["checkpoints"] = (str, False, None)     # default models/<case name>, see build_ladder
 SWEEP_FIELDS = schema(Sweep, {
-    "methods": list, "baselines": list, "eps": list, "n_paths": int, "seed": int, "n_seeds": int, "batches": int,
+    "methods": list, "baselines": list, "eps": list, "n_paths": int, "seed": int, "n_seeds": int, "replicates": int,
+    "batches": int,
     "em_splits": list, "var_shares": list, "max_refine": int, "stitch_fractions": list, "share_paths": int,
     "pilot_paths": int, "ref_factor": int, "fit_eps": list})
 
@@ -302,7 +308,10 @@ def parse_case(doc, where="<spec>"):
     problem = build_problem(p, where)
     ladder = build_ladder(table_of(doc, "ladder", where), problem, name, where)
     s = check_fields(table_of(doc, "sweep", where), SWEEP_FIELDS, "[sweep]", where)
-    return Case(name, problem, ladder, built(where, Sweep, **s), where, doc)
+    sweep = built(where, Sweep, **s)
+    if isinstance(ladder, SyntheticLadder):     # the last replicate's ladder seed must fit too
+        check_seed(ladder.seed, MAX_SEED - (sweep.replicates - 1) * REPLICATE_STRIDE, where)
+    return Case(name, problem, ladder, sweep, where, doc)
 
 
 def load_doc(path):

@@ -14,22 +14,27 @@ from ..errors import DamagedFileError, SpecError
 from ..files import atomic_write
 
 RESULT_COLUMNS = ["case", "family", "gamma", "method", "config", "solver", "knob", "eps_target", "level", "n_steps",
-                  "n_paths", "seed", "cost", "error", "error_se", "top_evals", "wall_s", "pred_cost", "pred_error",
+                  "n_paths", "seed", "replicate", "cost", "error", "error_se", "top_evals", "wall_s", "pred_cost",
+                  "pred_error",
                   "ref_error", "ref_steps", "share", "switch_step", "evals_per_level", "probs", "sq_batches",
                   "cost_batches", "mean_err", "cov_err", "sw2"]
 LIST_COLUMNS = ["evals_per_level", "probs", "sq_batches", "cost_batches"]
 # The type of every results column as a cell stores it (JSON): cells are checked against it on read.
 TEXT_COLUMNS = ["case", "family", "method", "solver", "knob"]
-INT_COLUMNS = ["config", "level", "n_steps", "n_paths", "seed", "ref_steps", "share", "switch_step"]
+INT_COLUMNS = ["config", "level", "n_steps", "n_paths", "seed", "replicate", "ref_steps", "share", "switch_step"]
 FLOOR_COLUMNS = ["case", "mean_err", "cov_err", "sw2"]
 LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns", "train_steps", "train_s",
                    "heldout_loss", "eps", "gamma_train", "gamma_train_lo", "gamma_train_hi", "target", "weight",
                    "budget", "steps", "train_macs"]
-SKIPPED_COLUMNS = ["case", "method", "eps_target", "why"]
+SKIPPED_COLUMNS = ["case", "replicate", "method", "eps_target", "why"]
 FAILED_COLUMNS = ["case", "stage", "reason"]      # cases that failed (sweep.failures), none in the other tables
+# one row per replicate of a case: its seeds, its pilot's counted cost (all pilot paths) and
+# the counted cost of its runs (sum over its cells of mean cost x paths)
+REPLICATE_COLUMNS = ["case", "replicate", "ladder_seed", "sweep_seed", "pilot_cost", "pilot_paths", "run_cost",
+                     "paths"]
 # stem -> columns (None: columns follow the rows, as for the per-level table)
 TABLES = {"results": RESULT_COLUMNS, "levels": None, "floors": FLOOR_COLUMNS, "learned": LEARNED_COLUMNS,
-          "skipped": SKIPPED_COLUMNS, "failed": FAILED_COLUMNS}
+          "skipped": SKIPPED_COLUMNS, "replicates": REPLICATE_COLUMNS, "failed": FAILED_COLUMNS}
 
 
 def row_problem(row):
@@ -66,21 +71,34 @@ def save_table(df, out, stem):
 
 
 def sweep_tables(rows, plans, cases, failed=()):
-    """{stem: DataFrame} of a finished sweep from its cell rows and plans (of the cases
-    that finished) and the failure records {"case", "stage", "reason"} of the others."""
-    levels, floors, learned, skipped = [], [], [], []
+    """{stem: DataFrame} of a finished sweep from its cell rows and plans ({(case name,
+    replicate): plan}) of the cases that finished, and the failure records {"case",
+    "stage", "reason"} of the others. Levels and skipped targets are per replicate; the
+    weak-error floors and the learned ladder's rows are replicate 0's (the same law and
+    networks)."""
+    levels, floors, learned, skipped, reps = [], [], [], [], []
+    results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    spent = (results.cost * results.n_paths).groupby([results.case, results.replicate]).sum()
+    paths = results.groupby(["case", "replicate", "config"]).n_paths.sum().groupby(["case", "replicate"]).max()
     for c in cases:
-        p = plans[c.name]
-        levels += [{"case": c.name, "family": c.problem.family, "gamma": float(c.ladder.gamma), **r}
-                   for r in p["levels"]]
+        for r in range(c.sweep.replicates):
+            p = plans[(c.name, r)]
+            levels += [{"case": c.name, "replicate": r, "family": c.problem.family, "gamma": float(c.ladder.gamma),
+                        **row} for row in p["levels"]]
+            skipped += [{"case": c.name, "replicate": r, **row} for row in p.get("skipped", [])]
+            reps.append({"case": c.name, "replicate": r, "ladder_seed": p["ladder_seed"],
+                         "sweep_seed": p["sweep_seed"], "pilot_cost": p["pilot_cost"],
+                         "pilot_paths": int(p["model"]["pilot"]["n_paths"]),
+                         "run_cost": float(spent.get((c.name, r), 0.0)), "paths": int(paths.get((c.name, r), 0))})
+        p = plans[(c.name, 0)]
         if p["floors"]:
             floors.append({"case": c.name, **p["floors"]})
-        learned += [{"case": c.name, **r} for r in p.get("learned", [])]
-        skipped += [{"case": c.name, **r} for r in p.get("skipped", [])]
-    return {"results": pd.DataFrame(rows, columns=RESULT_COLUMNS), "levels": pd.DataFrame(levels),
+        learned += [{"case": c.name, **row} for row in p.get("learned", [])]
+    return {"results": results, "levels": pd.DataFrame(levels),
             "floors": pd.DataFrame(floors, columns=FLOOR_COLUMNS),
             "learned": pd.DataFrame(learned, columns=LEARNED_COLUMNS),
             "skipped": pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
+            "replicates": pd.DataFrame(reps, columns=REPLICATE_COLUMNS),
             "failed": pd.DataFrame(list(failed), columns=FAILED_COLUMNS)}
 
 

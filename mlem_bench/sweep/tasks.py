@@ -6,10 +6,13 @@ its arguments, so any executor gives the same results.
 2. `run_cell`: one per (case, configuration, seed): solve, compare with the reference on
    the same Brownian paths, weak errors against the exact law.
 
-A task receives a `CaseTask`: the case and a content key under which a worker process
-caches what several cells of one case share (the reference and the exact samples).
+A case with `[sweep].replicates = R` runs R replicates: replicate r is the case re-seeded
+by `replicate_case` (its own synthetic ladder draw, pilot and paths) with its own plan and
+cells. A task receives a `CaseTask`: the replicate's case, its index and a content key
+under which a worker process caches what several cells of one replicate share (the
+reference and the exact samples).
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -17,7 +20,8 @@ from ..analysis.diagnostics import level_table
 from ..analysis.metrics import batch_means, weak_errors
 from ..errors import TuningError
 from ..ladders.learned import LearnedLadder, describe_family
-from ..numerics.rng import EXACT_SEED_OFFSET, FLOOR_SEED_OFFSET
+from ..ladders.synthetic import SyntheticLadder
+from ..numerics.rng import EXACT_SEED_OFFSET, FLOOR_SEED_OFFSET, replicate_seed
 from ..numerics.solve import solve, strong_error
 from ..tuning.calibrate import calibrate
 from ..tuning.methods import ALL_METHODS
@@ -27,10 +31,26 @@ FLOOR_REPLICATES = 8    # exact-sample replicates averaged into the weak errors'
 
 @dataclass(frozen=True)
 class CaseTask:
-    """A case as tasks receive it: `key` names its content (the driver's digest of it)."""
+    """A replicate of a case as tasks receive it: `key` names its content (the driver's
+    digest of the case and the replicate index), `case` is the re-seeded case."""
 
     key: str
     case: object
+    replicate: int = 0
+
+
+def replicate_case(case, replicate):
+    """The case as replicate `replicate` runs it: a synthetic ladder's seed and the sweep's
+    seed replaced by their replicate seeds (`numerics.rng.replicate_seed`; replicate 0 is
+    the case itself). A learned ladder keeps its trained networks: only its pilot and
+    paths change."""
+    if replicate == 0:
+        return case
+    ladder = case.ladder
+    if isinstance(ladder, SyntheticLadder):
+        ladder = replace(ladder, seed=replicate_seed(ladder.seed, replicate))
+    sweep = replace(case.sweep, seed=replicate_seed(case.sweep.seed, replicate))
+    return replace(case, ladder=ladder, sweep=sweep)
 
 
 @dataclass
@@ -150,7 +170,9 @@ def plan_case(task):
     ml = [c for c in configs if c.solver == "mlem"] or [max(configs, key=lambda c: c.level)]
     finest = min(ml, key=lambda c: (c.eps_target, c.pred_cost))
     levels = level_table(model, ladder, np.asarray(finest.probs), finest.n_steps, finest.level)
-    return {"case": case.name, "model": model.to_dict(), "configs": [c.to_json() for c in configs],
+    return {"case": case.name, "replicate": task.replicate, "sweep_seed": int(sw.seed),
+            "ladder_seed": int(getattr(ladder, "seed", -1)), "pilot_cost": float(model.pilot["cost"]),
+            "model": model.to_dict(), "configs": [c.to_json() for c in configs],
             "ref_steps": int(ref_steps), "levels": levels,
             "level_config": {"eps_target": finest.eps_target, "knob": finest.knob},
             "floors": weak_floors(task), "learned": learned_rows(ladder), "skipped": skipped}
@@ -170,7 +192,7 @@ def run_cell(task, config, seed, ref_steps):
     evals = sol.evals.mean(axis=0)
     row = {"case": case.name, "family": problem.family, "gamma": float(ladder.gamma), "method": c.method,
            "config": c.config, "solver": c.solver, "knob": c.knob, "eps_target": c.eps_target, "level": c.level,
-           "n_steps": c.n_steps, "n_paths": sw.n_paths, "seed": int(seed), "cost": float(sol.cost.mean()),
+           "n_steps": c.n_steps, "n_paths": sw.n_paths, "seed": int(seed), "replicate": task.replicate, "cost": float(sol.cost.mean()),
            "error": err, "error_se": se, "top_evals": float(evals[c.level]), "wall_s": sol.wall_s,
            "pred_cost": c.pred_cost, "pred_error": c.pred_error, "ref_error": ref.own_error,
            "ref_steps": int(ref_steps), "share": c.share, "switch_step": c.switch_step,

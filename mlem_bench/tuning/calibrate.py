@@ -48,6 +48,8 @@ def calibrate(problem, ladder, seed, n_paths=400):
     """Measure (c_h, b_l, c_v, delta_l) on a pilot run.
 
     The pilot uses seed + PILOT_SEED_OFFSET, so its paths are not the measured ones.
+    `pilot["cost"]` is the total counted cost of its solves (all paths; the exact-drift
+    references count nothing, as everywhere in the sweep).
     """
     s = int(seed) + PILOT_SEED_OFFSET
     T = problem.T
@@ -55,6 +57,10 @@ def calibrate(problem, ladder, seed, n_paths=400):
     n1 = 4 * n0
     ref = problem.reference(s, n_paths, 16 * n1)
     exact = solve(problem, ladder, "diag", 0, n1, n_paths, s)
+    # the diagnostic run evaluates every level at every step, which the kernel does not
+    # count (it counts the exact drift it integrates); the pilot's cost adds it here
+    diag_cost = float(exact.n_steps) * n_paths * float(np.sum(ladder.cost[1:]))
+    runs = [exact]           # every solve of the pilot: its counted cost is disclosed
     # c_h from the finest pilot grid, where EM is closest to its asymptotic order
     c_h = strong_error(exact.x, ref.x)[0] / (T / n1)
     moments = exact.diag.mean(axis=0) / n1      # per level: averages over paths and steps
@@ -63,7 +69,8 @@ def calibrate(problem, ladder, seed, n_paths=400):
     # b_l: terminal effect of level l's drift error alone (same grid and path)
     bias = np.zeros(ladder.levels + 1)
     for l in range(1, ladder.levels + 1):
-        bias[l] = strong_error(solve(problem, ladder, "em", l, n1, n_paths, s).x, exact.x)[0]
+        runs.append(solve(problem, ladder, "em", l, n1, n_paths, s))
+        bias[l] = strong_error(runs[-1].x, exact.x)[0]
     # c_v: ML-EM with p_l = 1/2 against EM on the same level, grid and path
     k = min(ladder.levels, 4)
     c_v = 1.0  # only a one-level ladder keeps this: ML-EM then has no randomisation to model
@@ -71,8 +78,10 @@ def calibrate(problem, ladder, seed, n_paths=400):
         probs = np.full(ladder.levels + 1, 0.5)
         em_k = solve(problem, ladder, "em", k, n1, n_paths, s)
         ml_k = solve(problem, ladder, "mlem", k, n1, n_paths, s, probs=probs)
+        runs += [em_k, ml_k]
         pred = T * (T / n1) * np.sum(delta[2:k + 1] ** 2 * (1 / probs[2:k + 1] - 1))
         if pred > 0:
             c_v = strong_error(ml_k.x, em_k.x)[0] ** 2 / pred
     return ErrorModel(float(c_h), bias, float(c_v), delta, T, int(problem.min_steps),
-                      pilot={"seed": s, "n_paths": n_paths, "n_steps": n1}, moments=moments)
+                      pilot={"seed": s, "n_paths": n_paths, "n_steps": n1,
+                              "cost": diag_cost + float(sum(r.cost.sum() for r in runs))}, moments=moments)

@@ -36,28 +36,31 @@ def one_thread(tmp_path_factory):
 def test_outputs_and_columns(one_thread):
     d, stdout = one_thread
     for name in ("results.csv", "results.parquet", "rates.csv", "speedup.csv", "levels.csv", "report.md",
-                 "report.html", "work_precision.png", "regimes.png", "ladder.png", "top_evals.png", "weak.png"):
+                 "report.html", "work_precision.png", "regimes.png", "ladder.png", "top_evals.png", "weak.png",
+                 "replicates.csv", "exponents.csv", "speedup_summary.csv", "speedup_curves.csv",
+                 "speedup_curves.png", "summary.md"):
         assert (d / name).stat().st_size > 0, name
     res = pd.read_csv(d / "results.csv")
     assert set(REQUIRED) <= set(res.columns)
-    assert not res.duplicated(["config", "seed"]).any()
+    assert not res.duplicated(["replicate", "config", "seed"]).any()
     pq = pd.read_parquet(d / "results.parquet")
     pd.testing.assert_frame_equal(res.drop(columns=LIST_COLUMNS), pq.drop(columns=LIST_COLUMNS), check_dtype=False)
     # list columns: real lists in Parquet, "[a, b]" in CSV, the same numbers
     for col in LIST_COLUMNS:
         assert all(json.loads(a) == list(b) for a, b in zip(res[col], pq[col])), col
     rates = pd.read_csv(d / "rates.csv")
-    assert list(rates.columns[:8]) == ["case", "family", "gamma", "method", "slope", "slope_lo", "slope_hi",
-                                       "theory_slope"]
+    assert list(rates.columns[:9]) == ["case", "replicate", "family", "gamma", "method", "slope", "slope_lo",
+                                       "slope_hi", "theory_slope"]
     r = rates[rates.method.isin(["em", "mlem"])]
     assert np.all(r.slope < 0) and np.all(r.slope_lo <= r.slope) and np.all(r.slope <= r.slope_hi)
     report = (d / "report.md").read_text()
-    assert "Cost exponents against theory" in report and "Speed-up of ML-EM" in report
+    assert "Results at a glance" in report and "Speed-up curves" in report
     html = (d / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table" in html     # self-contained
     assert (d / "work_precision.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in d.rglob(".*")] == [".lock"]  # no temporary files left; the folder's lock file stays
-    assert "speedup" in stdout and "wrote" in stdout
+    assert "cost exponents over replicates" in stdout and "speed-up of ML-EM over EM" in stdout
+    assert "wrote" in stdout
 
 
 def test_identical_for_one_and_two_threads(one_thread, tiny_sweep):

@@ -49,3 +49,38 @@ def test_levels_differ():
     x = np.random.default_rng(0).normal(size=(100, 2))
     u = [(evaluate_level(p, lad, l, 0.3, x) - evaluate_level(p, None, 0, 0.3, x)) / lad.eps[l] for l in (1, 2, 3)]
     assert np.abs(u[0] - u[1]).max() > 0.05 and np.abs(u[1] - u[2]).max() > 0.05
+
+
+def test_nested_ladder_bias_falls_monotonically_on_the_shipped_case():
+    # the shipped nested twin of ou-2d-g2.5, replicates 0 and 1 (two draws of the shared field):
+    # the pilot's terminal bias b_l decreases strictly at every level, and the level errors
+    # stay within eps_l
+    from helpers import SUITE
+    from mlem_bench.sweep.spec import load_case
+    from mlem_bench.sweep.tasks import replicate_case
+    from mlem_bench.tuning.calibrate import calibrate
+    case = load_case(SUITE / "ou-2d-g2.5-nested.toml")
+    assert case.ladder.structure == "nested"
+    for r in (0, 1):
+        c = replicate_case(case, r)
+        bias = calibrate(c.problem, c.ladder, c.sweep.seed, 200).bias[1:]
+        assert np.all(np.diff(bias) < 0), bias
+        # and geometrically: each level halves b_l (eps_l halves) up to the O(eps^2) nonlinearity
+        np.testing.assert_allclose(bias[1:] / bias[:-1], 0.5, atol=0.1)
+        rng = np.random.default_rng(r)
+        x, t = rng.normal(scale=3.0, size=(2000, 2)), rng.uniform(0, 1, 2000)
+        f = evaluate_level(c.problem, None, 0, t, x)
+        for l in range(1, c.ladder.levels + 1):
+            err = np.linalg.norm(evaluate_level(c.problem, c.ladder, l, t, x) - f, axis=1)
+            assert err.max() <= c.ladder.eps[l] * (1 + 1e-12) + 1e-12
+
+
+def test_nested_levels_share_one_field():
+    lad = SyntheticLadder(gamma=2.5, levels=5, eps1=1.0, seed=4, structure="nested")
+    ind = SyntheticLadder(gamma=2.5, levels=5, eps1=1.0, seed=4)
+    a, b = lad.arrays(2), ind.arrays(2)
+    for name in ("freq", "tfreq", "phase", "amp"):
+        arr = getattr(a, name)
+        assert all(np.array_equal(arr[l], getattr(b, name)[1]) for l in range(lad.levels + 1))
+    with pytest.raises(ValueError, match=r"\[ladder\].structure"):
+        SyntheticLadder(gamma=2.5, levels=5, eps1=1.0, structure="tree")

@@ -19,11 +19,19 @@ def test_cell_formatting():
 def test_report_blocks_of_the_tiny_sweep(tiny_sweep):
     results, levels, floors = (read_table(tiny_sweep, s) for s in ("results", "levels", "floors"))
     blocks, derived = report_blocks(results, levels, floors, fit_windows(tiny_sweep),
-                                    read_optional(tiny_sweep, "learned"), read_optional(tiny_sweep, "skipped"))
+                                    read_optional(tiny_sweep, "learned"), read_optional(tiny_sweep, "skipped"),
+                                    read_optional(tiny_sweep, "replicates"))
     heads = [v for k, v in blocks if k == "h2"]
-    for h in ("Cost exponents against theory", "Speed-up of ML-EM at matched error", "Ladder diagnostics",
+    for h in ("Results at a glance", "Speed-up curves", "Replicate 0 in detail", "Ladder diagnostics",
               "Weak errors", "Files"):
         assert h in heads
+    # the replicated tables: one exponent row per (case, method) over both replicates, and the pilot line
+    ex = derived["exponents"]
+    assert set(ex.method) == set(results.method) and (ex.n <= 2).all()
+    assert set(derived["rates"].replicate) == {0, 1}
+    assert any(k == "p" and "the pilot costs" in v for k, v in blocks)
+    summary = (tiny_sweep / "summary.md").read_text()
+    assert summary.startswith("## Results at a glance") and "tiny-sweep" in summary
     # every method of the sweep has a rate row, and the derived tables match the blocks
     assert set(derived["rates"].method) == set(results.method)
     assert set(derived["speed"].method) == set(results.method) - {"mlem"}

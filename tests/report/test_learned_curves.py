@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlem_bench.analysis.curves import cheapest_below, speedup_curve, time_cost
-from mlem_bench.report.learned import break_even, speedup_table
+from mlem_bench.analysis.curves import cheapest_cost, curve_table, time_cost
+from mlem_bench.report.learned import break_even, learned_speedups
 
 
 def _results():
@@ -26,19 +26,20 @@ LEARNED = pd.DataFrame({"case": ["c", "c"], "level": [1, 2], "eval_ns": [50.0, 2
 
 def test_cheapest_configuration_rule():
     err, cost = np.array([0.3, 0.1, 0.05]), np.array([1.0, 5.0, 20.0])
-    assert list(cheapest_below(err, cost, [0.4, 0.1, 0.06, 0.01])[:3]) == [1.0, 5.0, 20.0]
-    assert np.isnan(cheapest_below(err, cost, [0.01])[0])
-    c = speedup_curve(err, cost, err, cost / 2, n=5)
+    assert list(cheapest_cost(err, cost, [0.4, 0.1, 0.06, 0.01])[:3]) == [1.0, 5.0, 20.0]
+    assert np.isnan(cheapest_cost(err, cost, [0.01])[0])
+    c = curve_table(err, cost, err, cost / 2)
     assert np.allclose(c.speedup, 2.0) and c.error.iloc[0] > c.error.iloc[-1]
 
 
 def test_time_costs_and_speedups_come_from_the_same_configurations():
     res = _results()
     assert time_cost([400.0, 40.0], LEARNED.eval_ns) == pytest.approx(400 * 50 + 40 * 200)
-    st = speedup_table(res, "c", LEARNED)
-    # at the smallest common error (0.06): EM needs config 1, ML-EM config 3
+    st = learned_speedups(res, "c", LEARNED)
+    # at the smallest grid error both reach (10^(-9/8) = 0.075, the grid's 8 points a
+    # decade, above ML-EM's 0.06): EM needs config 1, ML-EM config 3
     last = st.iloc[-1]
-    assert last.error == pytest.approx(0.06)
+    assert last.error == pytest.approx(10 ** (-9 / 8))
     assert last["S macs"] == pytest.approx((400 * 90.0) / (400 * 10.0 + 40 * 100.0))
     assert last["S time"] == pytest.approx((400 * 200.0) / (400 * 50.0 + 40 * 200.0))
     # predicted errors and costs equal the measured ones in this table: so do the curves

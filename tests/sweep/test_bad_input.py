@@ -59,6 +59,9 @@ def test_good_spec_parses():
     ("sweep", "eps", [], "[sweep].eps"),
     ("sweep", "batches", 11, "[sweep].batches"),      # n_paths = 10
     ("sweep", "n_seeds", 0, "[sweep].n_seeds"),
+    ("sweep", "replicates", 0, "[sweep].replicates must be an integer >= 1"),
+    ("sweep", "replicates", 2.0, "[sweep].replicates must be int"),
+    ("ladder", "structure", "tree", "[ladder].structure must be one of independent, nested"),
     ("sweep", "ref_factor", 12, "[sweep].ref_factor"),
 ])
 def test_spec_errors_name_the_field(section, key, value, needle):

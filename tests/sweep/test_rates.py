@@ -1,26 +1,29 @@
-"""Cost exponents in three regimes and the ML-EM advantage, from the shipped cases
-(fixed seeds, the same sweep engine as `make run`).
+"""Cost exponents and the ML-EM advantage, read over replicates, from the shipped OU cases
+(their specs exactly as shipped: 8 replicates, each its own ladder draw, pilot and paths;
+the baselines are dropped, they make no rate claim).
 
-Tolerances, from the issue and justified here: an exponent passes when its 95%
-regression interval covers the theory or lies within 0.25 of it. 0.25 is a quarter of
-the gap between the EM and ML-EM theories for gamma > 2, so the test still tells them
-apart; near gamma = 2 the level sums converge slowly (ratio 2^-|1 - gamma/2| per
-level), so pre-asymptotic slopes sit a little off the limit. Measured values: README and docs/method.md.
+Tolerances, from the issue and justified here: the median ML-EM cost exponent over the
+replicates lies within 0.25 of theory (a quarter of the gap between the EM and ML-EM
+theories for gamma > 2, so the test still tells them apart); the median speed-up exponent
+d log S / d log(1/e) within 0.3 of theory (it is the difference of two fitted exponents);
+the median S(e) at the smallest grid error every replicate reaches exceeds 3 for gamma >= 2.5.
+Measured values: docs/method.md.
 """
 import numpy as np
 import pytest
 
 from helpers import SUITE
-from mlem_bench.analysis.rates import fit_rates, fit_slope, frontier, pooled, speedups
+from mlem_bench.analysis.curves import (curve_bands, exponent_table, speedup_curves, speedup_exponents,
+                                        speedup_table)
+from mlem_bench.analysis.rates import fit_rates, fit_slope, frontier, pooled
 from mlem_bench.sweep.driver import run_sweep
 from mlem_bench.sweep.spec import load_doc, parse_case
 
-CASES = ["ou-2d-g1.5", "ou-2d-g2.5", "ou-2d-g3", "gmm-sde-2d-g2.5"]
+CASES = ["ou-2d-g1.5", "ou-2d-g2.5", "ou-2d-g3"]
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    # the shipped cases, EM and ML-EM only (the baselines make no rate claim)
     cases = []
     for c in CASES:
         doc = load_doc(SUITE / f"{c}.toml")
@@ -28,46 +31,49 @@ def sweep(tmp_path_factory):
         cases.append(parse_case(doc, c))
     results = run_sweep(cases, tmp_path_factory.mktemp("rates") / "out", progress=False)["results"]
     points = pooled(results)
-    windows = {c.name: c.sweep.fit_eps for c in cases}
-    return results, points, fit_rates(points, windows).set_index(["case", "method"]), speedups(points)
+    rates = fit_rates(points, {c.name: c.sweep.fit_eps for c in cases})
+    curves = speedup_curves(points)
+    bands = curve_bands(curves, {c.name: c.sweep.replicates for c in cases})
+    spx = speedup_exponents(curves)
+    return (results, points, exponent_table(points, rates).set_index(["case", "method"]),
+            speedup_table(curves, bands, spx).set_index(["case", "method"]))
 
 
-def _close(r):
-    # distance of the theory from the interval (0 when covered)
-    return max(0.0, r.slope_lo - r.theory_slope, r.theory_slope - r.slope_hi)
+def test_every_replicate_ran(sweep):
+    res = sweep[0]
+    assert (res.groupby("case").replicate.nunique() == 8).all()
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("method", ["em", "mlem"])
-def test_exponent_matches_theory(sweep, case, method):
-    r = sweep[2].loc[(case, method)]
-    assert _close(r) <= 0.25, r
+def test_median_mlem_exponent_matches_theory(sweep, case):
+    r = sweep[2].loc[(case, "mlem")]
+    assert r.n == 8 and abs(r["median"] - r.theory) <= 0.25, r
 
 
-@pytest.mark.parametrize("case", ["ou-2d-g2.5", "gmm-sde-2d-g2.5"])
-def test_em_and_mlem_intervals_do_not_overlap(sweep, case):
-    em, ml = sweep[2].loc[(case, "em")], sweep[2].loc[(case, "mlem")]
-    assert em.slope_hi < ml.slope_lo, (em, ml)
+@pytest.mark.parametrize("case", CASES)
+def test_median_speedup_exponent_matches_theory(sweep, case):
+    s = sweep[3].loc[(case, "em")]
+    assert s.x_n == 8 and abs(s.x_median - s.x_theory) <= 0.3, s
 
 
-@pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3", "gmm-sde-2d-g2.5"])
+@pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3"])
+def test_median_speedup_at_the_smallest_common_error(sweep, case):
+    s = sweep[3].loc[(case, "em")]
+    assert np.isfinite(s.error) and s.s_median > 3.0, s
+    assert s.s_lo <= s.s_median <= s.s_hi
+
+
+@pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3"])
 def test_top_level_evaluations_stay_bounded(sweep, case):
     # EM evaluates its top level N ~ 1/error times per path (slope -1 against error);
-    # for gamma > 2 ML-EM's count stays O(1) (slope 0). On each method's frontier: the
-    # ML-EM slope is closer to 0 than to -1, and EM's is where it must be.
+    # for gamma > 2 ML-EM's count stays O(1) (slope 0). On each method's frontier of every
+    # replicate: the median ML-EM slope is closer to 0 than to -1, and EM's is where it must be.
     points = sweep[1]
-    slopes = {}
-    for m in ("em", "mlem"):
-        f = frontier(points[(points.case == case) & (points.method == m)])
-        slopes[m] = fit_slope(f.error, f.top_evals)[0]
-    assert slopes["mlem"] > -0.5 and slopes["em"] < -0.8, slopes
-
-
-@pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3", "gmm-sde-2d-g2.5"])
-def test_speedup_over_em_with_interval(sweep, case):
-    s = sweep[3].set_index(["case", "method"]).loc[(case, "em")]
-    assert s.speedup_lo <= s.speedup <= s.speedup_hi
-    assert s.speedup_lo >= 3.0, s
+    slopes = {"em": [], "mlem": []}
+    for (m, _), g in points[points.case == case].groupby(["method", "replicate"]):
+        f = frontier(g)
+        slopes[m].append(fit_slope(f.error, f.top_evals)[0])
+    assert np.median(slopes["mlem"]) > -0.5 and np.median(slopes["em"]) < -0.8, slopes
 
 
 def test_reference_is_negligible(sweep):
@@ -83,4 +89,4 @@ def test_tuner_predictions_are_honest(sweep):
     res = sweep[0][sweep[0].method.isin(["em", "mlem"])]
     ratio = res.pred_error / res.error
     assert np.all((ratio > 0.4) & (ratio < 2.5)), res.loc[~((ratio > 0.4) & (ratio < 2.5)),
-                                                          ["case", "method", "knob", "eps_target"]]
+                                                          ["case", "replicate", "method", "knob", "eps_target"]]

@@ -12,6 +12,7 @@ import pytest
 
 from helpers import TINY_SWEEP as TINY
 from mlem_bench.files import read_sealed
+from mlem_bench.numerics.rng import replicate_seed
 from mlem_bench.sweep.driver import run_sweep
 from mlem_bench.sweep.executors import DaskExecutor
 from mlem_bench.sweep.spec import SpecError, load_case
@@ -27,15 +28,44 @@ def baseline_run(tiny_sweep):
     return tiny_sweep
 
 
-def test_every_method_and_seed_present(baseline_run):
+def test_every_method_seed_and_replicate_present(baseline_run):
     res = table(baseline_run)
     case = load_case(TINY)
     assert set(res.method) == set(case.sweep.all_methods)
-    assert set(res.seed) == set(case.sweep.seeds)
-    [plan_file] = (baseline_run / "plans").glob("tiny-sweep--*.json")     # stem: name and content digest
-    n_configs = len(read_sealed(plan_file)["configs"])
-    assert len(res) == n_configs * case.sweep.n_seeds
-    assert not res.duplicated(["config", "seed"]).any()
+    assert set(res.replicate) == set(range(case.sweep.replicates))
+    for r in range(case.sweep.replicates):
+        # stem: name, content digest, replicate
+        [plan_file] = (baseline_run / "plans").glob(f"tiny-sweep--*--r{r:02d}.json")
+        plan = read_sealed(plan_file)
+        mine = res[res.replicate == r]
+        # replicate r runs under its own seeds (numerics.rng.replicate_seed): replicate 0 the case's own
+        seeds = [replicate_seed(case.sweep.seed, r) + j for j in range(case.sweep.n_seeds)]
+        assert sorted(set(mine.seed)) == seeds and plan["sweep_seed"] == seeds[0]
+        assert plan["ladder_seed"] == replicate_seed(case.ladder.seed, r)
+        assert len(mine) == len(plan["configs"]) * case.sweep.n_seeds
+        assert not mine.duplicated(["config", "seed"]).any()
+    # the replicates are different draws: their errors differ
+    a, b = (res[(res.replicate == r) & (res.method == "em")].error.to_numpy() for r in (0, 1))
+    assert not (len(a) == len(b) and (a == b).all())
+    reps = pd.read_csv(baseline_run / "replicates.csv")
+    assert list(reps.replicate) == [0, 1] and (reps.pilot_cost > 0).all() and (reps.run_cost > 0).all()
+
+
+def test_one_replicate_is_the_case_itself(baseline_run, tmp_path):
+    # replicates = 1 (the default) reproduces replicate 0 of a replicated sweep exactly
+    spec = tmp_path / "tiny-sweep.toml"
+    spec.write_text(TINY.read_text().replace("replicates = 2\n", "").replace("n_seeds = 2", "n_seeds = 1")
+                    .replace('baselines = ["em-finest", "em-coarsest", "stitch", "mlem-shared", "mlem-schedule"]',
+                             "baselines = []"))
+    out = tmp_path / "out"
+    run_sweep([load_case(spec)], out, progress=False)
+    one = table(out)
+    full = table(baseline_run)
+    full = full[(full.replicate == 0) & full.method.isin(["em", "mlem"]) & (full.seed == 3)]
+    assert (one.replicate == 0).all()
+    cols = ["method", "knob", "eps_target", "level", "n_steps", "cost", "error", "error_se"]
+    pd.testing.assert_frame_equal(one[cols].reset_index(drop=True), full[cols].reset_index(drop=True),
+                                  check_exact=True)
 
 
 class Interrupt(Exception):
@@ -48,7 +78,7 @@ def test_resume_after_interrupt_gives_the_same_table(baseline_run, tmp_path):
 
     def stop_after_5(path):
         saved.append(path)
-        if len(saved) == 1 + 5:          # the plan, then five cells
+        if len(saved) == 2 + 5:          # the two replicates' plans, then five cells
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -1,0 +1,93 @@
+"""Speed-up curves and the replicated summaries, on planted inputs with known answers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlem_bench.analysis.curves import (BOOT_LEVEL, cheapest_cost, error_grid, median_interval, regularity,
+                                        speedup_curve, speedup_curves, speedup_exponents, theory_speedup_exponent)
+
+
+def test_cheapest_cost_is_a_step_function():
+    # three configurations; the middle one is dominated (costlier and less accurate than the last)
+    err, cost = np.array([0.1, 0.05, 0.02]), np.array([10.0, 500.0, 100.0])
+    got = cheapest_cost(err, cost, [0.2, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01])
+    np.testing.assert_array_equal(got[:6], [10.0, 10.0, 100.0, 100.0, 100.0, 100.0])
+    assert np.isnan(got[6])            # no configuration reaches 0.01: no value, no extrapolation
+
+
+def test_grid_is_fixed_and_geometric():
+    g = error_grid(0.0011, 0.05)
+    np.testing.assert_allclose(g, 10.0 ** (np.arange(-11, -24, -1) / 8))
+    assert g[0] <= 0.05 and g[-1] >= 0.0011
+    # the same points whatever the range: replicates and cases share them
+    assert set(np.round(error_grid(0.002, 0.01), 12)) <= set(np.round(g, 12))
+    assert error_grid(0.1, 0.01).size == 0
+
+
+def test_planted_step_frontiers_give_the_exact_speedup():
+    # EM: cost 10^k reaches error 10^-(k/2); ML-EM: cost 10^(k/2) reaches the same errors.
+    k = np.arange(2, 9)
+    err = 10.0 ** (-k / 2)
+    em_cost, ml_cost = 10.0 ** k, 10.0 ** (k / 2)
+    grid, ca, cb, s = speedup_curve(err, em_cost, err * 1.01, ml_cost, per_decade=4)
+    # at every grid error e the cheapest configuration with error <= e is the one with the
+    # smallest k such that 10^(-k/2) (x 1.01 for ML-EM) <= e: compute it by brute force
+    for e, a, b, v in zip(grid, ca, cb, s):
+        ka = k[err <= e].min()
+        kb = k[err * 1.01 <= e].min()
+        assert a == em_cost[k == ka][0] and b == ml_cost[k == kb][0] and v == a / b
+    # the grid stays inside what both reach: from max of the minima to min of the maxima
+    assert grid.min() >= (err * 1.01).min() and grid.max() <= err.max()
+
+
+def test_no_speedup_where_one_method_does_not_reach():
+    # a baseline with a floor at 0.01 (a plateau) and ML-EM reaching 1e-4: the curve stops at the floor
+    base_err, base_cost = np.array([0.1, 0.03, 0.0101, 0.0100]), np.array([1.0, 10.0, 100.0, 1e4])
+    ml_err, ml_cost = np.array([0.1, 0.01, 0.001, 0.0001]), np.array([1.0, 5.0, 50.0, 500.0])
+    grid, _, _, s = speedup_curve(base_err, base_cost, ml_err, ml_cost)
+    assert grid.min() >= 0.01 and np.all(np.isfinite(s))
+    points = pd.DataFrame({"case": "c", "replicate": 0, "gamma": 2.5,
+                           "method": ["stitch"] * 4 + ["mlem"] * 4, "error": np.r_[base_err, ml_err],
+                           "cost": np.r_[base_cost, ml_cost]})
+    curves = speedup_curves(points)
+    assert len(curves) == len(grid) and (curves.error >= 0.01).all()
+    # a method whose range does not meet ML-EM's has no curve at all
+    far = points.assign(error=np.r_[base_err * 1e3, ml_err])
+    assert speedup_curves(far).empty
+
+
+def test_speedup_exponent_of_planted_power_laws():
+    # S(e) = 3 e^-0.8 exactly on every grid point: the fitted exponent is 0.8
+    e = 10.0 ** -np.linspace(1, 3, 9)
+    rows = pd.DataFrame({"case": "c", "replicate": 0, "gamma": 2.5, "method": "em", "error": e,
+                         "cost_other": 3 * e ** -0.8 * e ** -2.5, "cost_mlem": e ** -2.5,
+                         "speedup": 3 * e ** -0.8})
+    x = speedup_exponents(rows).iloc[0]
+    assert x.exponent == pytest.approx(0.8, abs=1e-12)
+    assert x.exponent_large == pytest.approx(0.8, abs=1e-12) and x.exponent_small == pytest.approx(0.8, abs=1e-12)
+    assert theory_speedup_exponent("em", 2.5) == pytest.approx(1.0)
+    assert theory_speedup_exponent("em", 1.5) == pytest.approx(0.75)
+    assert theory_speedup_exponent("em", 2.0) == pytest.approx(1.0)
+
+
+def test_bootstrap_interval_of_the_median_covers():
+    # Nominal level BOOT_LEVEL (95%); 400 simulated experiments of 8 replicates each (the
+    # shipped R) from a skewed planted law (lognormal, true median 1). The interval must
+    # cover the true median in at least 90% of them. With 400 experiments the standard
+    # error of a coverage near 0.93 is 0.013, so 0.90 is 2.3 standard errors below it.
+    rng = np.random.default_rng(2026)
+    n_sim, n = 400, 8
+    hits = 0
+    for j in range(n_sim):
+        x = rng.lognormal(0.0, 0.7, n)
+        _, lo, hi = median_interval(x, seed=j)
+        hits += lo <= 1.0 <= hi
+    assert BOOT_LEVEL == 0.95
+    assert hits / n_sim >= 0.90, hits / n_sim
+
+
+def test_regularity_counts_levels_out_of_order():
+    levels = pd.DataFrame({"case": "c", "replicate": 0, "level": [1, 2, 3, 4, 5],
+                           "bias": [0.4, 0.2, 0.25, 0.1, 0.12]})
+    r = regularity(levels).iloc[0]
+    assert r.out_of_order == 2 and r.max_ratio == pytest.approx(1.25)
