@@ -97,8 +97,9 @@ def cmd_run(args):
         return EXIT_FAILED_CASES
     t = render_report(args.out)
     ex = t["exponents"][t["exponents"].method.isin(["em", "mlem"])]
-    print("cost exponents over replicates (median [95% bootstrap], replicates within tolerance of theory)")
-    print(ex[["case", "method", "median", "lo", "hi", "theory", "within", "n"]].to_string(
+    print("cost exponents over replicates (median [95% bootstrap], replicates within tolerance of theory; "
+          "model: what the tuner's error model predicts over the same targets)")
+    print(ex[["case", "method", "median", "lo", "hi", "theory", "within", "n", "model"]].to_string(
         index=False, float_format=lambda v: f"{v:.2f}"))
     print()
     s = t["speedup"][t["speedup"].method == "em"].reindex(

@@ -183,9 +183,12 @@ def summarise(values, theory, tol):
     return d
 
 
-def exponent_table(points, rates):
+def exponent_table(points, rates, model_rates=None):
     """Per (case, method): the cost exponent's distribution over replicates (each fitted on
-    its replicate's frontier), against theory, with the halves check of its stability."""
+    its replicate's frontier), against theory, with the halves check of its stability and,
+    given `model_rates` (fit_rates of `rates.predicted_points`), the exponent the tuner's error
+    model predicts over the same targets: `model` its median, `model_within` the replicates
+    whose measured exponent lies within the tolerance of their own model exponent."""
     out = []
     for (case, method), r in rates.groupby(["case", "method"], sort=False):
         theory = -float(r.theory_slope.iloc[0]) if np.isfinite(r.theory_slope.iloc[0]) else np.nan
@@ -193,13 +196,22 @@ def exponent_table(points, rates):
                   points[(points.case == case) & (points.method == method)].groupby("replicate", sort=False)]
         big, small = (np.array([h[i] for h in halves]) for i in (0, 1))
         d = summarise(-r.slope.to_numpy(float), theory, EXPONENT_TOL)
-        out.append({"case": case, "method": method, "gamma": float(r.gamma.iloc[0]), **d,
-                    "ols_halfwidth": float(np.nanmedian((r.slope_hi - r.slope_lo) / 2)) if r.slope.notna().any()
-                    else np.nan,
-                    "median_large": float(np.nanmedian(big)) if np.isfinite(big).any() else np.nan,
-                    "median_small": float(np.nanmedian(small)) if np.isfinite(small).any() else np.nan})
+        row = {"case": case, "method": method, "gamma": float(r.gamma.iloc[0]), **d,
+               "ols_halfwidth": float(np.nanmedian((r.slope_hi - r.slope_lo) / 2)) if r.slope.notna().any()
+               else np.nan,
+               "median_large": float(np.nanmedian(big)) if np.isfinite(big).any() else np.nan,
+               "median_small": float(np.nanmedian(small)) if np.isfinite(small).any() else np.nan}
+        if model_rates is not None:
+            m = model_rates[(model_rates.case == case) & (model_rates.method == method)]
+            pair = r.merge(m, on="replicate", suffixes=("", "_model"))
+            pair = pair[pair.slope.notna() & pair.slope_model.notna()]
+            if len(pair):
+                row.update(model=float(np.median(-pair.slope_model)),
+                           model_within=int(np.sum(np.abs(pair.slope - pair.slope_model) <= EXPONENT_TOL)),
+                           model_n=len(pair))
+        out.append(row)
     cols = ["case", "method", "gamma", "n", "median", "lo", "hi", "q10", "q90", "theory", "tol", "within",
-            "ols_halfwidth", "median_large", "median_small"]
+            "ols_halfwidth", "median_large", "median_small", "model", "model_within", "model_n"]
     return pd.DataFrame(out).reindex(columns=cols)
 
 

@@ -32,6 +32,7 @@ from ..errors import SpecError, TuningError
 from ..tuning.calibrate import ErrorModel
 from ..tuning.methods import METHODS
 from .curves import curve_table
+from .rates import fit_slope, fit_window, frontier
 
 LEVEL_FIELDS = ("cost", "error", "delta")
 SCALARS = {"T": None, "c_h": None, "pilot_h": None, "pilot_error": None, "c_v": 1.0, "min_steps": 8}
@@ -154,3 +155,24 @@ def best_at(configs, curve):
                         "probs": " ".join(f"{p:.3g}" for p in c.probs), "top_evals": c.top_evals})
     return pd.DataFrame(out)
 
+
+
+def geometric_levels(gamma, levels, eps1=0.5, delta_factor=1.5):
+    """Per-level rows of an ideal ladder of `levels` levels: b_l = eps1 2^-(l-1), delta_l =
+    delta_factor b_l, c_l = 2^(gamma (l-1)) — the assumptions of the rate table, exactly."""
+    return [{"cost": 2.0 ** (gamma * (l - 1)), "error": eps1 * 2.0 ** -(l - 1),
+             "delta": delta_factor * eps1 * 2.0 ** -(l - 1)} for l in range(1, levels + 1)]
+
+
+def window_exponents(configs, windows):
+    """Predicted cost exponent (-slope of log cost on log error on the frontier of the
+    predicted points) of each method over each window (largest, smallest target eps).
+    Returns a frame: one row per window, one column per method."""
+    rows = []
+    for hi, lo in windows:
+        row = {"eps_hi": hi, "eps_lo": lo}
+        for method, g in configs.groupby("method", sort=False):
+            f = frontier(fit_window(g, (hi, lo)).rename(columns={"pred_cost": "cost", "pred_error": "error"}))
+            row[method] = -fit_slope(f.error, f.cost)[0] if len(f) >= 3 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -44,10 +44,20 @@ def pooled(results):
         row = {k: first[k] for k in ("case", "replicate", "family", "gamma", "method", "config", "solver", "knob",
                                      "eps_target", "level", "n_steps", "probs")}
         row.update(cost=float(np.average(costs, weights=w)), error=float(np.sqrt(np.average(sq, weights=w))),
+                   pred_cost=float(first.pred_cost), pred_error=float(first.pred_error),
                    top_evals=float(g.top_evals.mean()), n_seeds=len(g), mean_err=float(g.mean_err.mean()),
                    cov_err=float(g.cov_err.mean()), sw2=float(g.sw2.mean()), sq=sq, costs=costs, weights=w)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def predicted_points(points):
+    """The tuner's own prediction of the same configurations: `points` with cost and error
+    replaced by the error model's pred_cost and pred_error (rows without one dropped). Fitted
+    like the measurements, it gives the exponent the error model predicts over the same
+    finite range of targets, pre-asymptotic terms included."""
+    p = points.assign(cost=points.pred_cost, error=points.pred_error)
+    return p[np.isfinite(p.cost) & np.isfinite(p.error) & (p.cost > 0) & (p.error > 0)]
 
 
 def pareto_mask(cost, error):

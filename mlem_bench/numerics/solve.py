@@ -184,11 +184,13 @@ def evaluate_level(problem, ladder, level, t, x):
     return out
 
 
-def fine_grid_reference(problem, seed, n_paths, n_steps):
-    """Exact-drift EM on n_steps, with its own error estimated from the run on n_steps / 2
-    (strong order 1: |X_N - X_{N/2}| estimates the error of X_N): the reference of a
-    problem without a closed-form solution on a given Brownian path."""
-    fine = solve(problem, None, "em", 0, n_steps, n_paths, seed)
-    half = solve(problem, None, "em", 0, n_steps // 2, n_paths, seed)
+def fine_grid_reference(problem, seed, n_paths, n_steps, ladder=None, level=0):
+    """EM on n_steps with the exact drift (level 0) or a ladder's level, with its own error
+    estimated from the run on n_steps / 2 (strong order 1: |X_N - X_{N/2}| estimates the
+    error of X_N): the reference of a problem without a closed-form solution on a given
+    Brownian path, or of the level's own SDE (the finest level's, for `reference = "finest"`)."""
+    fine = solve(problem, ladder, "em", level, n_steps, n_paths, seed)
+    half = solve(problem, ladder, "em", level, n_steps // 2, n_paths, seed)
     own = float(np.sqrt(np.mean(np.sum((fine.x - half.x) ** 2, axis=1))))
-    return Reference(fine.x, own, n_steps, "fine-grid exact drift")
+    kind = "fine-grid exact drift" if level == 0 else f"fine-grid level {level}"
+    return Reference(fine.x, own, n_steps, kind)

@@ -42,6 +42,10 @@ def check_case_name(name):
     return None
 
 
+# what a case's errors are measured against (docs/spec.md, [sweep].reference)
+REFERENCES = ("exact", "finest")
+
+
 @dataclass
 class Sweep:
     """What to run: methods, baselines, target errors, knobs, paths and seeds (docs/spec.md).
@@ -66,6 +70,7 @@ class Sweep:
     pilot_paths: int = 400
     ref_factor: int = 8
     fit_eps: list = None     # [largest, smallest] target eps used in the rate fit (default: all)
+    reference: str = "exact"  # errors against the exact drift's solution, or "finest": the top level's SDE
 
     def __post_init__(self):
         for key, known, what in (("methods", METHODS, "method"), ("baselines", BASELINES, "baseline")):
@@ -109,6 +114,10 @@ class Sweep:
         fe = self.fit_eps
         if fe is not None and (len(fe) != 2 or not all(isinstance(e, NUMBER) and e > 0 for e in fe) or fe[0] < fe[1]):
             raise ValueError(f"[sweep].fit_eps must be [largest, smallest] target eps, both > 0 (got {fe!r})")
+        if self.reference not in REFERENCES:
+            raise ValueError(f"[sweep].reference must be one of {', '.join(map(repr, REFERENCES))} "
+                             f"(got {self.reference!r}): 'exact' measures errors against the exact drift's "
+                             f"solution, 'finest' against the finest level's own SDE")
         self.eps = [float(e) for e in eps]
 
     @property
@@ -180,7 +189,7 @@ SWEEP_FIELDS = schema(Sweep, {
     "methods": list, "baselines": list, "eps": list, "n_paths": int, "seed": int, "n_seeds": int, "replicates": int,
     "batches": int,
     "em_splits": list, "var_shares": list, "max_refine": int, "stitch_fractions": list, "share_paths": int,
-    "pilot_paths": int, "ref_factor": int, "fit_eps": list})
+    "pilot_paths": int, "ref_factor": int, "fit_eps": list, "reference": str})
 
 
 def table_of(doc, name, where):

@@ -29,9 +29,10 @@ LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns
 SKIPPED_COLUMNS = ["case", "replicate", "method", "eps_target", "why"]
 FAILED_COLUMNS = ["case", "stage", "reason"]      # cases that failed (sweep.failures), none in the other tables
 # one row per replicate of a case: its seeds, its pilot's counted cost (all pilot paths) and
-# the counted cost of its runs (sum over its cells of mean cost x paths)
+# the counted cost of its runs (sum over its cells of mean cost x paths), and what its errors
+# are measured against ([sweep].reference)
 REPLICATE_COLUMNS = ["case", "replicate", "ladder_seed", "sweep_seed", "pilot_cost", "pilot_paths", "run_cost",
-                     "paths"]
+                     "paths", "reference"]
 # stem -> columns (None: columns follow the rows, as for the per-level table)
 TABLES = {"results": RESULT_COLUMNS, "levels": None, "floors": FLOOR_COLUMNS, "learned": LEARNED_COLUMNS,
           "skipped": SKIPPED_COLUMNS, "replicates": REPLICATE_COLUMNS, "failed": FAILED_COLUMNS}
@@ -89,7 +90,8 @@ def sweep_tables(rows, plans, cases, failed=()):
             reps.append({"case": c.name, "replicate": r, "ladder_seed": p["ladder_seed"],
                          "sweep_seed": p["sweep_seed"], "pilot_cost": p["pilot_cost"],
                          "pilot_paths": int(p["model"]["pilot"]["n_paths"]),
-                         "run_cost": float(spent.get((c.name, r), 0.0)), "paths": int(paths.get((c.name, r), 0))})
+                         "run_cost": float(spent.get((c.name, r), 0.0)), "paths": int(paths.get((c.name, r), 0)),
+                         "reference": c.sweep.reference})
         p = plans[(c.name, 0)]
         if p["floors"]:
             floors.append({"case": c.name, **p["floors"]})

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..numerics.kernels import DIAG_SQ
 from ..numerics.rng import PILOT_SEED_OFFSET
-from ..numerics.solve import solve, strong_error
+from ..numerics.solve import fine_grid_reference, solve, strong_error
 
 
 @dataclass
@@ -44,33 +44,39 @@ class ErrorModel:
         return cls(**d)
 
 
-def calibrate(problem, ladder, seed, n_paths=400):
+def calibrate(problem, ladder, seed, n_paths=400, reference="exact"):
     """Measure (c_h, b_l, c_v, delta_l) on a pilot run.
 
     The pilot uses seed + PILOT_SEED_OFFSET, so its paths are not the measured ones.
-    `pilot["cost"]` is the total counted cost of its solves (all paths; the exact-drift
-    references count nothing, as everywhere in the sweep).
+    `pilot["cost"]` is the total counted cost of its solves (all paths; the references
+    count nothing, as everywhere in the sweep). With reference = "finest" the errors are
+    measured against the finest level's own SDE: c_h comes from EM with that level, and
+    b_l is level l's terminal difference from it (b_L = 0).
     """
     s = int(seed) + PILOT_SEED_OFFSET
     T = problem.T
     n0 = max(problem.min_steps, 16)
     n1 = 4 * n0
-    ref = problem.reference(s, n_paths, 16 * n1)
+    top = ladder.levels if reference == "finest" else 0
+    ref = problem.reference(s, n_paths, 16 * n1) if top == 0 else \
+        fine_grid_reference(problem, s, n_paths, 16 * n1, ladder, top)
     exact = solve(problem, ladder, "diag", 0, n1, n_paths, s)
     # the diagnostic run evaluates every level at every step, which the kernel does not
     # count (it counts the exact drift it integrates); the pilot's cost adds it here
     diag_cost = float(exact.n_steps) * n_paths * float(np.sum(ladder.cost[1:]))
     runs = [exact]           # every solve of the pilot: its counted cost is disclosed
-    # c_h from the finest pilot grid, where EM is closest to its asymptotic order
-    c_h = strong_error(exact.x, ref.x)[0] / (T / n1)
     moments = exact.diag.mean(axis=0) / n1      # per level: averages over paths and steps
     delta = np.sqrt(moments[:, DIAG_SQ])
     delta[0] = 0.0
     # b_l: terminal effect of level l's drift error alone (same grid and path)
-    bias = np.zeros(ladder.levels + 1)
+    level_runs = [exact]
     for l in range(1, ladder.levels + 1):
         runs.append(solve(problem, ladder, "em", l, n1, n_paths, s))
-        bias[l] = strong_error(runs[-1].x, exact.x)[0]
+        level_runs.append(runs[-1])
+    target = level_runs[top]
+    # c_h from the finest pilot grid, where EM is closest to its asymptotic order
+    c_h = strong_error(target.x, ref.x)[0] / (T / n1)
+    bias = np.array([0.0] + [strong_error(r.x, target.x)[0] for r in level_runs[1:]])
     # c_v: ML-EM with p_l = 1/2 against EM on the same level, grid and path
     k = min(ladder.levels, 4)
     c_v = 1.0  # only a one-level ladder keeps this: ML-EM then has no randomisation to model
@@ -83,5 +89,5 @@ def calibrate(problem, ladder, seed, n_paths=400):
         if pred > 0:
             c_v = strong_error(ml_k.x, em_k.x)[0] ** 2 / pred
     return ErrorModel(float(c_h), bias, float(c_v), delta, T, int(problem.min_steps),
-                      pilot={"seed": s, "n_paths": n_paths, "n_steps": n1,
+                      pilot={"seed": s, "n_paths": n_paths, "n_steps": n1, "reference": reference,
                               "cost": diag_cost + float(sum(r.cost.sum() for r in runs))}, moments=moments)

@@ -15,7 +15,7 @@ import pytest
 from helpers import SUITE
 from mlem_bench.analysis.curves import (curve_bands, exponent_table, speedup_curves, speedup_exponents,
                                         speedup_table)
-from mlem_bench.analysis.rates import fit_rates, fit_slope, frontier, pooled
+from mlem_bench.analysis.rates import fit_rates, fit_slope, frontier, pooled, predicted_points
 from mlem_bench.sweep.driver import run_sweep
 from mlem_bench.sweep.spec import load_doc, parse_case
 
@@ -31,11 +31,13 @@ def sweep(tmp_path_factory):
         cases.append(parse_case(doc, c))
     results = run_sweep(cases, tmp_path_factory.mktemp("rates") / "out", progress=False)["results"]
     points = pooled(results)
-    rates = fit_rates(points, {c.name: c.sweep.fit_eps for c in cases})
+    windows = {c.name: c.sweep.fit_eps for c in cases}
+    rates = fit_rates(points, windows)
+    model_rates = fit_rates(predicted_points(points), windows)
     curves = speedup_curves(points)
     bands = curve_bands(curves, {c.name: c.sweep.replicates for c in cases})
     spx = speedup_exponents(curves)
-    return (results, points, exponent_table(points, rates).set_index(["case", "method"]),
+    return (results, points, exponent_table(points, rates, model_rates).set_index(["case", "method"]),
             speedup_table(curves, bands, spx).set_index(["case", "method"]))
 
 
@@ -44,19 +46,31 @@ def test_every_replicate_ran(sweep):
     assert (res.groupby("case").replicate.nunique() == 8).all()
 
 
-# Measured on the merged code (Philox random numbers; ML-EM tuned with EM's bias split, one
-# variance share): median ML-EM exponents 2.14 [2.01, ...] (theory 1.75), 3.00 [2.77, ...] (2.5)
-# and 3.44 [3.17, ...] (3.0) — too steep by 0.39-0.50 — while over the smaller half of the
-# errors they are 1.97, 2.66 and 3.01: the steepness comes from the large-error end, where the
-# shared bias split lets ML-EM stay on lower levels (pre-asymptotic; the report warns). The
-# claim "within 0.25 of theory" does not hold here; strict xfail so that a suite or tuner for
-# which it holds shows up as a failure to update. The tolerance is unchanged.
-@pytest.mark.xfail(strict=True, reason="measured median ML-EM exponents 2.14, 3.00, 3.44 vs theory 1.75, 2.5, 3.0 "
-                                       "(pre-asymptotic at the large errors; docs/method.md)")
+# Measured (make run of this code, 8 replicates): median ML-EM exponents 2.14, 3.00 and 3.44
+# against the asymptotic 1.75, 2.5 and 3.0 — steeper by 0.39-0.50. The tuner's error model
+# predicts exactly that over the same targets (2.12, 2.97, 3.42; next test): over the first
+# decade of errors the level sum of the ML-EM cost is still growing towards its asymptotic
+# form (tests/analysis/test_model_exponents.py: on an ideal ladder the model needs errors
+# about 10^3 below the coarsest level's to come within 0.15 of theory). So the claim "within
+# 0.25 of the asymptotic theory" does not hold over the suite's range; strict xfail so that a
+# suite reaching the asymptotic range shows up as a failure to update. Tolerance unchanged.
+@pytest.mark.xfail(strict=True, reason="measured median ML-EM exponents 2.14, 3.00, 3.44 vs asymptotic theory 1.75, "
+                                       "2.5, 3.0: pre-asymptotic, as the error model predicts (docs/method.md)")
 @pytest.mark.parametrize("case", CASES)
 def test_median_mlem_exponent_matches_theory(sweep, case):
     r = sweep[2].loc[(case, "mlem")]
     assert r.n == 8 and abs(r["median"] - r.theory) <= 0.25, r
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("method", ["em", "mlem"])
+def test_exponents_match_the_error_model_over_the_same_targets(sweep, case, method):
+    # Each replicate's measured exponent against the exponent its own tuner's error model
+    # predicts for the same configurations (pilot-fitted constants, finite level sums, integer
+    # steps): within 0.25 (the tolerance above) in at least 7 of 8 replicates and in the
+    # median. Measured: all 8 for ML-EM, medians 2.14/2.12, 3.00/2.97, 3.44/3.42.
+    r = sweep[2].loc[(case, method)]
+    assert r.model_n == 8 and r.model_within >= 7 and abs(r["median"] - r.model) <= 0.25, r
 
 
 @pytest.mark.parametrize("case", CASES)
