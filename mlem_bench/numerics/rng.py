@@ -262,6 +262,14 @@ def uniform(key, i):
     return _u53(bits(key, i))
 
 
+@njit(inline="always")
+def uniform_pair(key, q):
+    """Uniforms number 2q and 2q + 1 of stream `key` from one Philox block: the values of
+    uniform(key, 2q) and uniform(key, 2q + 1), at the price of one of them."""
+    w0, w1 = philox4x32(key, q)
+    return _u53(w0), _u53(w1)
+
+
 # ---------------------------------------------------------------- log
 # coefficients computed in 60-digit decimal arithmetic (a local context: the global one is left alone)
 _DEC = Context(prec=60)

@@ -65,6 +65,11 @@ def _uniform(key, i):
 
 
 @njit
+def _uniform_pair(key, q):
+    return P.uniform_pair(key, q)
+
+
+@njit
 def _normal(key, i):
     return P.normal(key, i)
 
@@ -137,6 +142,10 @@ def test_word_layout_bits_and_uniform():
                 continue
             assert int(_bits(np.uint64(key), i)) == w
             assert _uniform(np.uint64(key), i) == (w >> 11) * 2.0 ** -53   # exact
+        if 2 * q + 1 < 2 ** 63:
+            # the pair the ML-EM kernel draws its Bernoulli numbers from: the same two uniforms
+            assert _uniform_pair(np.uint64(key), np.uint64(q)) == (_uniform(np.uint64(key), 2 * q),
+                                                                   _uniform(np.uint64(key), 2 * q + 1))
 
 
 def test_pinned_values():
