@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..analysis.diagnostics import measured_gamma
+from ..errors import LadderError
 from ..files import atomic_write
 from ..ladders.learned import FAMILY_FORMAT, N_FREQ, mlp_sizes, multiply_adds, skip_moments
 from ..numerics.kernels import DIAG_ERR
@@ -160,6 +161,7 @@ def train_family(ladder, force=False, log=print):
     path = ladder.path
     path.mkdir(parents=True, exist_ok=True)
     meta = {}
+    trained = False
     for level in range(1, ladder.levels + 1):
         f = ladder.checkpoint_file(level)
         want = ladder.training_config(level)
@@ -177,6 +179,7 @@ def train_family(ladder, force=False, log=print):
             if step % 100 == 0:
                 bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
 
+        trained = True
         state, losses, secs = train_level(ladder, level, tick)
         bar.close()
         model = build_model(ladder.problem, want["width"], ladder.depth)
@@ -187,6 +190,16 @@ def train_family(ladder, force=False, log=print):
                        "losses": [float(np.mean(losses[i:i + 100])) for i in range(0, len(losses), 100)]}
         atomic_write(f, lambda p, s=state, m=meta[level]: torch.save({"config": want, "state_dict": s, "meta": m}, p))
         log(f"level {level} (width {want['width']}): trained in {secs:.1f}s, held-out loss {meta[level]['heldout_loss']:.3g}")
+    if not trained and (path / "family.json").is_file():
+        # nothing retrained: keep the measured family as it is, so its digest (and with it
+        # every plan and cell of the sweeps that use it) stays valid
+        try:
+            fam = ladder.family
+        except LadderError:
+            pass                  # incomplete or from another spec: measure again below
+        else:
+            log("family.json kept (every level trained already)")
+            return fam
     # measure accuracy along exact-drift trajectories with the new weights (family kept in memory)
     levels = [{"level": l, "width": ladder.widths[l - 1], "macs": multiply_adds(ladder.problem.dim, ladder.widths[l - 1],
                                                                                   ladder.depth),

@@ -93,11 +93,17 @@ def test_training_resumes_without_retraining(family, tmp_path):
     case, fam = family
     files = sorted(case.ladder.path.glob("level-*.pt"))
     stamps = [f.stat().st_mtime_ns for f in files]
+    measured = (case.ladder.path / "family.json").read_bytes()
+    digest = case.ladder.digest()
     msgs = []
     again = train_family(case.ladder, log=msgs.append)
     assert [f.stat().st_mtime_ns for f in files] == stamps
-    assert sum("kept" in m for m in msgs) == case.ladder.levels
+    assert sum("trained already, kept" in m for m in msgs) == case.ladder.levels
     assert [r["eps"] for r in again["levels"]] == [r["eps"] for r in fam["levels"]]
+    # nothing retrained: family.json (with its timings) is kept byte for byte, so the ladder's
+    # digest, and with it every plan and cell of a sweep that used it, stays valid on a rerun
+    assert (case.ladder.path / "family.json").read_bytes() == measured
+    assert case.ladder.digest() == digest
 
 
 def test_checkpoint_errors_name_the_field(family, tmp_path):
