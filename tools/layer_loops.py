@@ -11,23 +11,20 @@ prints which instructions the generated code uses (packed ymm/zmm or scalar).
 import re
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
+# this checkout's package, not whichever mlem_bench the environment has installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from mlem_bench.numerics.learned_kernel import dense_layer  # noqa: E402
 
-def rank_one(W, bias, A, Z):
-    """The shipped order: Z = bias, then one rank-one update per input, paths innermost."""
-    n_in, n_out = W.shape
-    m = A.shape[1]
-    for o in range(n_out):
-        for b in range(m):
-            Z[o, b] = bias[o]
-    for i in range(n_in):
-        for o in range(n_out):
-            w = W[i, o]
-            for b in range(m):
-                Z[o, b] += A[i, b] * w
+
+def shipped(weights, A, Z):
+    """The shipped layer (`learned_kernel.dense_layer`) on flat weights [W input-major, bias]."""
+    n_in, n_out = A.shape[0], Z.shape[0]
+    dense_layer(weights, 0, n_in * n_out, A, Z)
 
 
 @njit
@@ -123,17 +120,18 @@ def main(n_in=256, n_out=256, m=64):
     rng = np.random.default_rng(0)
     W, bias, A = rng.normal(size=(n_in, n_out)), rng.normal(size=n_out), rng.normal(size=(n_in, m))
     flops = 2.0 * n_in * n_out * m
-    shipped = njit(rank_one)
+    weights = np.concatenate([W.ravel(), bias])          # W (n_in, n_out) row-major: input-major
+    fixed = njit(shipped)
     ref = np.empty((n_out, m))
-    shipped(W, bias, A, ref)
-    variants = [("rank-one loop (shipped order)", shipped, True),
-                ("4 outputs x 8 paths, scalar accumulators", tile_4x8, True),
-                ("4 inputs x 4 outputs per pass", unroll_4x4, True),
-                ("rank-one loop, fastmath contract (FMA)", njit(fastmath={"contract"})(rank_one), False)]
+    fixed(weights, A, ref)
+    variants = [("rank-one loop (shipped, dense_layer)", fixed, (weights,), True),
+                ("4 outputs x 8 paths, scalar accumulators", tile_4x8, (W, bias), True),
+                ("4 inputs x 4 outputs per pass", unroll_4x4, (W, bias), True),
+                ("shipped loop, fastmath contract (FMA)", njit(fastmath={"contract"})(shipped), (weights,), False)]
     print(f"layer {n_in} x {n_out}, {m} paths")
-    for name, fn, same_order in variants:
+    for name, fn, params, same_order in variants:
         Z = np.empty((n_out, m))
-        t = best(fn, (W, bias, A, Z))
+        t = best(fn, (*params, A, Z))
         same = np.array_equal(Z, ref)
         if same_order and not same:
             raise SystemExit(f"{name}: not bit-identical to the shipped loop")

@@ -32,7 +32,7 @@ from ..errors import SpecError, TuningError
 from ..tuning.calibrate import ErrorModel
 from ..tuning.methods import METHODS
 from .curves import curve_table
-from .rates import fit_slope, fit_window, frontier
+from .rates import fit_slope, fit_window, frontier, predicted_points
 
 LEVEL_FIELDS = ("cost", "error", "delta")
 SCALARS = {"T": None, "c_h": None, "pilot_h": None, "pilot_error": None, "c_v": 1.0, "min_steps": 8}
@@ -156,7 +156,6 @@ def best_at(configs, curve):
     return pd.DataFrame(out)
 
 
-
 def geometric_levels(gamma, levels, eps1=0.5, delta_factor=1.5):
     """Per-level rows of an ideal ladder of `levels` levels: b_l = eps1 2^-(l-1), delta_l =
     delta_factor b_l, c_l = 2^(gamma (l-1)) — the assumptions of the rate table, exactly."""
@@ -172,7 +171,7 @@ def window_exponents(configs, windows):
     for hi, lo in windows:
         row = {"eps_hi": hi, "eps_lo": lo}
         for method, g in configs.groupby("method", sort=False):
-            f = frontier(fit_window(g, (hi, lo)).rename(columns={"pred_cost": "cost", "pred_error": "error"}))
+            f = frontier(fit_window(predicted_points(g), (hi, lo)))
             row[method] = -fit_slope(f.error, f.cost)[0] if len(f) >= 3 else np.nan
         rows.append(row)
     return pd.DataFrame(rows)

@@ -38,6 +38,26 @@ def learned_scratch(lad, m):
 
 
 @njit(inline="always")
+def dense_layer(weights, w0, b0, A, Z):
+    """Z (n_out, m) = bias + W^T A for a block A (n_in, m): W stored input-major at
+    weights[w0:], W[i, o] = weights[w0 + i n_out + o], the bias at weights[b0:]. A sum of
+    rank-one updates, innermost over the paths, in input order: each output is bias +
+    a_0 w_0 + a_1 w_1 + ... whatever m is (tools/layer_loops.py times the alternatives)."""
+    n_in, m = A.shape
+    n_out = Z.shape[0]
+    for o in range(n_out):
+        bo = weights[b0 + o]
+        for b in range(m):
+            Z[o, b] = bo
+    for i in range(n_in):
+        row = w0 + i * n_out
+        for o in range(n_out):
+            w = weights[row + o]
+            for b in range(m):
+                Z[o, b] += A[i, b] * w
+
+
+@njit(inline="always")
 def mlp_eps(level, t, X, lad, scr, OUT):
     """OUT (d, m) = the level's noise prediction eps_hat(X, t) at diffusion time t for a
     block X (d, m); scr: at least learned_scratch(lad, m) entries."""
@@ -67,17 +87,7 @@ def mlp_eps(level, t, X, lad, scr, OUT):
         A = scr[src:src + n_in * m].reshape((n_in, m))
         dst = half if src == 0 else 0
         Z = OUT if j == n_layers else scr[dst:dst + n_out * m].reshape((n_out, m))
-        for o in range(n_out):
-            bo = weights[b0 + o]
-            for b in range(m):
-                Z[o, b] = bo
-        # input-major weights: a sum of rank-one updates, innermost over the paths
-        for i in range(n_in):
-            row = w0 + i * n_out
-            for o in range(n_out):
-                w = weights[row + o]
-                for b in range(m):
-                    Z[o, b] += A[i, b] * w
+        dense_layer(weights, w0, b0, A, Z)
         if j < n_layers:
             for o in range(n_out):
                 for b in range(m):

@@ -184,6 +184,19 @@ def evaluate_level(problem, ladder, level, t, x):
     return out
 
 
+# what errors are measured against: the exact drift's solution, or the finest level's own SDE
+REFERENCES = ("exact", "finest")
+
+
+def reference_states(problem, ladder, reference, seed, n_paths, n_steps):
+    """The Reference errors are measured against: "exact", the problem's exact solution (or
+    its fine-grid exact-drift EM); "finest", the finest level's own SDE on a fine grid (the
+    paper's protocol and the image track's)."""
+    if reference == "finest":
+        return fine_grid_reference(problem, seed, n_paths, n_steps, ladder, ladder.levels)
+    return problem.reference(seed, n_paths, n_steps)
+
+
 def fine_grid_reference(problem, seed, n_paths, n_steps, ladder=None, level=0):
     """EM on n_steps with the exact drift (level 0) or a ladder's level, with its own error
     estimated from the run on n_steps / 2 (strong order 1: |X_N - X_{N/2}| estimates the

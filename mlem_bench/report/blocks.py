@@ -159,7 +159,7 @@ def pilot_table(replicates, speedup, curves):
     out = []
     for case, g in replicates.groupby("case", sort=False):
         row = {"case": case, "pilot_cost": float(g.pilot_cost.median()), "pilot_paths": int(g.pilot_paths.iloc[0]),
-               "reference": g.reference.iloc[0] if "reference" in g else "exact",
+               "reference": g.reference.iloc[0],
                "share": float(g.pilot_cost.sum() / (g.pilot_cost.sum() + g.run_cost.sum()))}
         s = speedup[(speedup.case == case) & (speedup.method == "em")]
         if len(s) and np.isfinite(s.error.iloc[0]):
@@ -361,7 +361,7 @@ def summary_blocks(t):
                 row[f"{name} exp. [boot]"] = interval(v["median"], v.lo, v.hi)
                 row[f"{name} theory"] = fmt(v.theory)
                 row[f"{name} within"] = f"{v.within}/{v.n}"
-                row[f"{name} model"] = fmt(v.get("model", np.nan))
+                row[f"{name} model"] = fmt(v["model"])
         rows.append(row)
     table = pd.DataFrame(rows)
     text = []
@@ -378,7 +378,7 @@ def summary_blocks(t):
             close = x[np.abs(x["median"] - x.theory) <= EXPONENT_TOL]
             line = (f"{name}: the median cost exponent lies within {EXPONENT_TOL} of theory in {len(close)} of "
                     f"{len(x)} cases; {int(x.within.sum())} of {int(x.n.sum())} replicate fits do")
-            xm = x[x.model_n > 0] if "model_n" in x else x.iloc[:0]
+            xm = x[x.model_n > 0]
             if len(xm):
                 near = xm[np.abs(xm["median"] - xm.model) <= EXPONENT_TOL]
                 line += (f". Against the exponent the tuner's error model predicts for the same configurations "

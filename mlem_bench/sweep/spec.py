@@ -19,6 +19,7 @@ from ..errors import SpecError
 from ..ladders.learned import LearnedLadder
 from ..ladders.synthetic import SyntheticLadder
 from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED, REPLICATE_STRIDE
+from ..numerics.solve import REFERENCES
 from ..problems import GaussianMixtureReverse, OrnsteinUhlenbeck
 from ..tuning.methods import BASELINES, METHODS
 
@@ -40,10 +41,6 @@ def check_case_name(name):
         return (f"must be 1 to {MAX_NAME} characters from A-Z a-z 0-9 . _ - starting with a letter or digit "
                 f"(got {name[:120]!r}); it names files, never a path")
     return None
-
-
-# what a case's errors are measured against (docs/spec.md, [sweep].reference)
-REFERENCES = ("exact", "finest")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from ..errors import TuningError
 from ..ladders.learned import LearnedLadder, describe_family
 from ..ladders.synthetic import SyntheticLadder
 from ..numerics.rng import EXACT_SEED_OFFSET, FLOOR_SEED_OFFSET, replicate_seed
-from ..numerics.solve import fine_grid_reference, solve, strong_error
+from ..numerics.solve import reference_states, solve, strong_error
 from ..tuning.calibrate import calibrate
 from ..tuning.methods import ALL_METHODS
 
@@ -178,23 +178,13 @@ def plan_case(task):
             "floors": weak_floors(task), "learned": learned_rows(ladder), "skipped": skipped}
 
 
-def case_reference(case, seed, n_steps):
-    """The terminal states errors are measured against: the problem's exact solution (or its
-    fine-grid exact-drift EM), or with `[sweep].reference = "finest"` the finest level's own
-    SDE on a fine grid (the protocol of the image track and of the paper's experiments)."""
-    sw, problem, ladder = case.sweep, case.problem, case.ladder
-    if sw.reference == "finest":
-        return fine_grid_reference(problem, seed, sw.n_paths, n_steps, ladder, ladder.levels)
-    return problem.reference(seed, sw.n_paths, n_steps)
-
-
 def run_cell(task, config, seed, ref_steps):
     """Stage 2: one configuration (a PlannedConfig's JSON) of one method under one seed;
     returns a results row (`tables.RESULT_COLUMNS`)."""
     case = task.case
     sw, problem, ladder = case.sweep, case.problem, case.ladder
     c = PlannedConfig.from_json(config)
-    ref = _cached((task.key, "reference", seed, ref_steps), lambda: case_reference(case, seed, ref_steps))
+    ref = _cached((task.key, "reference", seed, ref_steps), lambda: reference_states(problem, ladder, sw.reference, seed, sw.n_paths, ref_steps))
     sol = solve(problem, ladder, c.solver, c.level, c.n_steps, sw.n_paths, seed,
                 probs=np.asarray(c.probs), share=c.share, switch_step=c.switch_step)
     err, se = strong_error(sol.x, ref.x)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..numerics.kernels import DIAG_SQ
 from ..numerics.rng import PILOT_SEED_OFFSET
-from ..numerics.solve import fine_grid_reference, solve, strong_error
+from ..numerics.solve import reference_states, solve, strong_error
 
 
 @dataclass
@@ -57,9 +57,7 @@ def calibrate(problem, ladder, seed, n_paths=400, reference="exact"):
     T = problem.T
     n0 = max(problem.min_steps, 16)
     n1 = 4 * n0
-    top = ladder.levels if reference == "finest" else 0
-    ref = problem.reference(s, n_paths, 16 * n1) if top == 0 else \
-        fine_grid_reference(problem, s, n_paths, 16 * n1, ladder, top)
+    ref = reference_states(problem, ladder, reference, s, n_paths, 16 * n1)
     exact = solve(problem, ladder, "diag", 0, n1, n_paths, s)
     # the diagnostic run evaluates every level at every step, which the kernel does not
     # count (it counts the exact drift it integrates); the pilot's cost adds it here
@@ -69,14 +67,13 @@ def calibrate(problem, ladder, seed, n_paths=400, reference="exact"):
     delta = np.sqrt(moments[:, DIAG_SQ])
     delta[0] = 0.0
     # b_l: terminal effect of level l's drift error alone (same grid and path)
-    level_runs = [exact]
     for l in range(1, ladder.levels + 1):
         runs.append(solve(problem, ladder, "em", l, n1, n_paths, s))
-        level_runs.append(runs[-1])
-    target = level_runs[top]
+    # what the reference integrates, on the pilot grid: the exact drift (runs[0]) or the finest level
+    target = runs[ladder.levels if reference == "finest" else 0]
     # c_h from the finest pilot grid, where EM is closest to its asymptotic order
     c_h = strong_error(target.x, ref.x)[0] / (T / n1)
-    bias = np.array([0.0] + [strong_error(r.x, target.x)[0] for r in level_runs[1:]])
+    bias = np.array([0.0] + [strong_error(r.x, target.x)[0] for r in runs[1:ladder.levels + 1]])
     # c_v: ML-EM with p_l = 1/2 against EM on the same level, grid and path
     k = min(ladder.levels, 4)
     c_v = 1.0  # only a one-level ladder keeps this: ML-EM then has no randomisation to model
