@@ -1,6 +1,6 @@
 """Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
 mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench predict TABLE [--plot PNG],
-mlem-bench bench [--quick], mlem-bench peers [--quick].
+mlem-bench bench [--quick], mlem-bench peers [--quick], mlem-bench warm [--jobs N].
 
 Exit status: 0 done; 2 an error before or instead of the work (one line: spec, folder,
 damaged file, memory limit, lock); 3 a sweep finished but some cases failed (one line
@@ -203,6 +203,15 @@ def cmd_bench(args):
     return 0
 
 
+def cmd_warm(args):
+    from .numerics.jit_cache import cache_dir
+    from .perf.warm import warm
+
+    seconds = warm(jobs=args.jobs, log=lambda m: print(m, flush=True))
+    print(f"kernel cache {cache_dir()} ready in {seconds:.1f} s")
+    return 0
+
+
 def cmd_peers(args):
     import numpy as np
     import pandas as pd
@@ -274,6 +283,10 @@ def main(argv=None):
     bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.set_defaults(func=cmd_bench)
+    wm = sub.add_parser("warm", help="compile the kernels of every built-in problem and ladder kind into the "
+                                      "on-disk cache (later processes load them)")
+    wm.add_argument("--jobs", type=int, default=2, help="compiling processes (default 2)")
+    wm.set_defaults(func=cmd_warm)
     peers = sub.add_parser("peers", help="our EM beside torchsde's and diffrax's Euler: agreement and throughput")
     peers.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     peers.set_defaults(func=cmd_peers)

@@ -6,6 +6,8 @@ drift and diffusion as jitted functions ``drift(t, x, params, out)`` and
 ``diffusion(t, params) -> float``, initial states, a terminal reference on the same
 Brownian path, and closed-form terminal moments where they exist.
 """
+from collections import namedtuple
+
 import numpy as np
 import scipy.linalg
 import scipy.special
@@ -13,6 +15,7 @@ from numba import njit
 
 from .numerics import vp
 from .numerics.brownian import depth_of
+from .numerics.drift import UserFunctions
 from .numerics.rng import (STREAM_BROWNIAN, STREAM_EXACT, STREAM_INITIAL, STREAM_PAIR_OFFSET, fill_normals,
                            stream_key, stream_normals, stream_uniforms)
 from .numerics.solve import Reference, fine_grid_reference
@@ -27,6 +30,11 @@ class Problem:
     family = "user"
     min_steps = 8      # smallest power-of-two step count at which EM is stable
     noisy = True       # False for ODEs: no Brownian increments are drawn
+
+    def kernel_args(self):
+        """What the kernels get (numerics/drift.py): the jitted functions as values, which
+        Numba compiles in each process; built-in problems return their own cacheable tuple."""
+        return UserFunctions(self.drift, self.drift_block, self.diffusion, self.params)
 
     def initial_states(self, seed, n_paths, path_offset=0):
         """Initial states, shape (n_paths, dim); may be random (stream STREAM_INITIAL)."""
@@ -83,6 +91,14 @@ def ou_diffusion(t, p):
     return p[-1]
 
 
+class OUArrays(namedtuple("OUArrays", ["params"])):
+    """The kernels' view of an Ornstein-Uhlenbeck problem: params [Theta (row-major), sigma];
+    the class declares the jitted drift, so kernels compiled for it are cached."""
+    __slots__ = ()
+    drift_block = ou_drift_block
+    diffusion = ou_diffusion
+
+
 @njit(cache=True)
 def _haar_sum(seed, path_offset, coef, mean, out):
     # X_T = mean + sum_m coef[m] @ z_m over the Brownian nodes m of each path.
@@ -130,6 +146,9 @@ class OrnsteinUhlenbeck(Problem):
         self.min_steps = max(4, int(2 ** np.ceil(np.log2(max(1.0, self.T * np.abs(np.linalg.eigvals(th)).max())))))
 
     has_terminal_law = True
+
+    def kernel_args(self):
+        return OUArrays(self.params)
 
     def terminal_mean(self):
         return scipy.linalg.expm(-self.theta * self.T) @ self.x0
@@ -300,6 +319,14 @@ def gmm_reverse_diffusion(s, p):
     return np.sqrt(vp.beta(1.0 - s, p[0], p[1]))
 
 
+class MixtureArrays(namedtuple("MixtureArrays", ["params"])):
+    """The kernels' view of a reverse mixture diffusion (params laid out as above); the class
+    declares the jitted drift, so kernels compiled for it are cached."""
+    __slots__ = ()
+    drift_block = gmm_reverse_drift_block
+    diffusion = gmm_reverse_diffusion
+
+
 class GaussianMixtureReverse(Problem):
     """Reverse VP diffusion of a Gaussian mixture, from t = 1 down to t_min.
 
@@ -336,6 +363,9 @@ class GaussianMixtureReverse(Problem):
         self.drift, self.diffusion, self.drift_block = gmm_reverse_drift, gmm_reverse_diffusion, gmm_reverse_drift_block
         # EM is stable when h * max|d f/dx| < 2; at s = 0 that is h * beta_max / 2 < 2.
         self.min_steps = max(8, int(2 ** np.ceil(np.log2(self.beta_max))))
+
+    def kernel_args(self):
+        return MixtureArrays(self.params)
 
     def alpha(self, t):
         return float(vp.alpha(t, self.beta_min, self.beta_max))

@@ -1,9 +1,18 @@
+import os
+
+import numba
 import numpy as np
 import pytest
 
-from helpers import TINY_SWEEP, make_gmm
+from helpers import TINY_SWEEP, make_gmm, numba_threads
 from mlem_bench.ladders.synthetic import SyntheticLadder
 from mlem_bench.problems import OrnsteinUhlenbeck
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one Numba thread per xdist worker (two workers share the two cores); the limit stays
+    # NUMBA_NUM_THREADS, so a test that needs more threads sets them (helpers.numba_threads)
+    numba.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -24,13 +33,14 @@ def ladder():
 
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory):
-    """Folder of an uninterrupted in-process run of the tiny sweep (every method and baseline),
-    its report rendered as `mlem-bench run` does."""
+    """Folder of an uninterrupted in-process run of the tiny sweep (every method and baseline)
+    on two Numba threads, its report rendered as `mlem-bench run` does."""
     from mlem_bench.report.render import render_report
     from mlem_bench.sweep.driver import run_sweep
     from mlem_bench.sweep.spec import load_case
     out = tmp_path_factory.mktemp("tiny-sweep") / "out"
-    run_sweep([load_case(TINY_SWEEP)], out, progress=False)
+    with numba_threads(2):
+        run_sweep([load_case(TINY_SWEEP)], out, progress=False)
     render_report(out)
     return out
 

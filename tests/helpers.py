@@ -14,6 +14,19 @@ TINY_SWEEP = DATA / "tiny-sweep.toml"
 SUITE = ROOT / "mlem_bench" / "suite"
 
 
+@contextlib.contextmanager
+def numba_threads(n):
+    """Run the block with n Numba threads, then restore the previous count (pytest-xdist
+    workers run with one thread each; a test that needs two says so)."""
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def make_gmm(ode=False):
     """A 2-D, two-component mixture (reverse SDE, or its probability-flow ODE)."""
     return GaussianMixtureReverse([0.3, 0.7], [[-1.0, 0.5], [1.0, -0.5]], [0.3, 0.5], ode=ode)

@@ -4,13 +4,18 @@ The kernels advance a block of m paths in lock-step, so a drift is evaluated on 
 block: X and OUT are (d, m) arrays (component-major, the m paths contiguous), all at
 the same time t. Loops over the m paths are innermost, which is what LLVM vectorises.
 
-The problem's drift reaches the kernels in one of two forms, chosen at compile time:
+The problem reaches the kernels as a named tuple `prob`, in one of two forms chosen at
+compile time from its class:
 
-* per point, ``drift(t, x, params, out)`` with x, out (d,) -- the user API; the block
-  is evaluated column by column through two small gather buffers;
-* per block, ``drift_block(t, X, params, OUT)`` with X, OUT (d, m) -- faster where the
-  body is a loop over paths (docs/performance.md has the measured ratio). A problem
-  without one passes None.
+* a built-in problem's own kernel arrays: a named tuple with a field ``params`` whose
+  class declares the jitted functions as class attributes, ``drift_block(t, X, params,
+  OUT)`` with X, OUT (d, m) and ``diffusion(t, params) -> float`` (see `problems`). No
+  function is an argument, so kernels compiled for it are cached on disk (`jit_cache`).
+* `UserFunctions(drift, drift_block, diffusion, params)`: a user's jitted functions as
+  values; ``drift(t, x, params, out)`` with x, out (d,) is the per-point API (the block
+  is evaluated column by column through two small buffers), ``drift_block`` the block one
+  or None. Numba cannot cache a kernel that takes functions, so these are compiled in
+  each process (`kernels.TwinKernel`).
 
 A ladder reaches the kernels as a named tuple of arrays: `SyntheticArrays` (built by
 `ladders.synthetic.SyntheticLadder.arrays`) or `learned_kernel.LearnedArrays`. The
@@ -73,8 +78,17 @@ def burn(n, out):
         out[0, 0] = np.nan
 
 
+# a user problem's jitted functions, passed to the kernels as values (not cacheable)
+UserFunctions = namedtuple("UserFunctions", ["drift", "drift_block", "diffusion", "params"])
+
+
+def is_cacheable(prob):
+    """Whether kernels compiled for this problem tuple can be cached (no function inside)."""
+    return not isinstance(prob, UserFunctions)
+
+
 @njit(inline="always")
-def pointwise_block(t, X, drift, drift_block, pp, scr, OUT):
+def pointwise_block(t, X, prob, scr, OUT):
     """OUT[:, b] = drift(t, X[:, b]) one column at a time (the per-point user API)."""
     dim, m = X.shape
     x = scr[:dim]
@@ -82,36 +96,65 @@ def pointwise_block(t, X, drift, drift_block, pp, scr, OUT):
     for b in range(m):
         for c in range(dim):
             x[c] = X[c, b]
-        drift(t, x, pp, o)
+        prob.drift(t, x, prob.params, o)
         for c in range(dim):
             OUT[c, b] = o[c]
 
 
 @njit(inline="always")
-def direct_block(t, X, drift, drift_block, pp, scr, OUT):
-    """OUT = drift_block(t, X) (the problem's block signature)."""
-    drift_block(t, X, pp, OUT)
+def direct_block(t, X, prob, scr, OUT):
+    """OUT = drift_block(t, X) (a user problem's block signature)."""
+    prob.drift_block(t, X, prob.params, OUT)
 
 
-def exact_drift(t, X, drift, drift_block, pp, scr, OUT):
-    """OUT = f(t, X) on a block: `drift_block` when given, else `drift` column by column.
+def exact_drift(t, X, prob, scr, OUT):
+    """OUT = f(t, X) on a block for a problem tuple (see the module docstring).
 
-    Jitted code only; the form is chosen at compile time from the type of drift_block.
+    Jitted code only; the form is chosen at compile time from the tuple's class.
     """
     raise TypeError("exact_drift is called from jitted code only")
 
 
+def problem_diffusion(t, prob):
+    """g(t) of a problem tuple. Jitted code only."""
+    raise TypeError("problem_diffusion is called from jitted code only")
+
+
+def declared(prob, name):
+    """The jitted function a built-in problem tuple's class declares as `name`."""
+    fn = getattr(getattr(prob, "instance_class", None), name, None)
+    if fn is None or not hasattr(fn, "py_func"):
+        raise TypeError(f"a problem reaches the kernels as UserFunctions or as a named tuple whose class declares "
+                        f"a jitted {name}; got {prob}")
+    return fn
+
+
 @overload(exact_drift, inline="always")
-def _exact_drift_impl(t, X, drift, drift_block, pp, scr, OUT):
-    if drift_block is None or isinstance(drift_block, (types.NoneType, types.Omitted)):
-        return pointwise_block.py_func
-    return direct_block.py_func
+def _exact_drift_impl(t, X, prob, scr, OUT):
+    if getattr(prob, "instance_class", None) is UserFunctions:
+        block_type = prob.types[UserFunctions._fields.index("drift_block")]
+        if isinstance(block_type, (types.NoneType, types.Omitted)):
+            return pointwise_block.py_func
+        return direct_block.py_func
+    block = declared(prob, "drift_block")
+
+    def builtin(t, X, prob, scr, OUT):
+        block(t, X, prob.params, OUT)
+    return builtin
+
+
+@overload(problem_diffusion, inline="always")
+def _problem_diffusion_impl(t, prob):
+    if getattr(prob, "instance_class", None) is UserFunctions:
+        return lambda t, prob: prob.diffusion(t, prob.params)
+    fn = declared(prob, "diffusion")
+    return lambda t, prob: fn(t, prob.params)
 
 
 @njit(inline="always")
-def synthetic_level_drift(level, t, X, drift, drift_block, pp, lad, scr, OUT):
+def synthetic_level_drift(level, t, X, prob, lad, scr, OUT):
     """OUT = f^level(t, X) of a synthetic ladder on a block; level 0 is the exact drift."""
-    exact_drift(t, X, drift, drift_block, pp, scr, OUT)
+    exact_drift(t, X, prob, scr, OUT)
     if level == 0:
         return
     eps, _, freq, tfreq, phase, amp, work = lad
@@ -138,9 +181,9 @@ def synthetic_level_drift(level, t, X, drift, drift_block, pp, lad, scr, OUT):
             burn(work[level], OUT)
 
 
-def level_drift(level, t, X, drift, drift_block, pp, lad, scr, OUT):
-    """OUT = f^level(t, X) on a block X, OUT (d, m) for a ladder's kernel arrays `lad`;
-    level 0 is the exact drift.
+def level_drift(level, t, X, prob, lad, scr, OUT):
+    """OUT = f^level(t, X) on a block X, OUT (d, m) for a problem tuple `prob` and a
+    ladder's kernel arrays `lad`; level 0 is the exact drift.
 
     Jitted code only (see the module docstring); from Python use `solve.evaluate_level`.
     """
@@ -148,15 +191,15 @@ def level_drift(level, t, X, drift, drift_block, pp, lad, scr, OUT):
 
 
 @overload(level_drift, inline="always")
-def _level_drift_impl(level, t, X, drift, drift_block, pp, lad, scr, OUT):
+def _level_drift_impl(level, t, X, prob, lad, scr, OUT):
     kind = getattr(lad, "instance_class", None)
     if kind is SyntheticArrays:
         return synthetic_level_drift.py_func
     if kind is LearnedArrays:
-        def learned_impl(level, t, X, drift, drift_block, pp, lad, scr, OUT):
+        def learned_impl(level, t, X, prob, lad, scr, OUT):
             if level == 0:
-                exact_drift(t, X, drift, drift_block, pp, scr, OUT)
+                exact_drift(t, X, prob, scr, OUT)
             else:
-                learned_level_drift(level, t, X, pp, lad, scr[2 * X.shape[0]:], OUT)
+                learned_level_drift(level, t, X, prob.params, lad, scr[2 * X.shape[0]:], OUT)
         return learned_impl
     raise TypeError(f"no ladder kind has kernel arrays of type {lad}; use SyntheticArrays or LearnedArrays")

@@ -22,11 +22,13 @@ Randomness is keyed by (seed, stream, global path index) and every path's arithm
 the same whatever its block, so results are bit-identical for any thread count, block
 size and path count.
 """
+from contextlib import contextmanager
+
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, typeof
 
 from .brownian import block_path
-from .drift import MAX_LEVELS, level_drift
+from .drift import MAX_LEVELS, is_cacheable, level_drift, problem_diffusion
 from .rng import STREAM_BERNOULLI, stream_key, uniform, uniform_pair
 
 EM, MLEM, DIAG, NOISE, STITCH, SCHEDULE = 0, 1, 2, 3, 4, 5
@@ -40,7 +42,7 @@ BLOCK = 64                # default paths per lock-step block (docs/performance.
 
 
 @njit(inline="always")
-def level_on(l, t, X, idx, cnt, drift, drift_block, pp, lad, scr, G, H, V):
+def level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, V):
     """V[:, idx[:cnt]] = f^l(t, X[:, idx[:cnt]]): gather, evaluate together, scatter.
 
     G and H are flat (d m) buffers; when every path of the block is needed the level is
@@ -54,7 +56,7 @@ def level_on(l, t, X, idx, cnt, drift, drift_block, pp, lad, scr, G, H, V):
             for j in range(cnt):
                 Xg[c, j] = X[c, idx[j]]
     # one inlined call site (each is a full copy of the level's code: compile time)
-    level_drift(l, t, Xg, drift, drift_block, pp, lad, scr, Vg)
+    level_drift(l, t, Xg, prob, lad, scr, Vg)
     if not whole:
         for c in range(dim):
             for j in range(cnt):
@@ -62,7 +64,7 @@ def level_on(l, t, X, idx, cnt, drift, drift_block, pp, lad, scr, G, H, V):
 
 
 @njit(inline="always")
-def mlem_block(t, X, drift, drift_block, pp, lad, top, probs, bkeys, counter0, step, period, phase,
+def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase,
                vals, drawn, idx, scr, G, H, cost, evals, F):
     """F = the ML-EM drift estimate of every path of the block (one draw per path).
 
@@ -108,7 +110,7 @@ def mlem_block(t, X, drift, drift_block, pp, lad, top, probs, bkeys, counter0, s
                 cnt += 1
         if cnt == 0:
             continue
-        level_on(l, t, X, idx, cnt, drift, drift_block, pp, lad, scr, G, H, vals[l])
+        level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, vals[l])
         cl = cost_table[l]
         for j in range(cnt):
             cost[idx[j]] += cl
@@ -125,7 +127,7 @@ def mlem_block(t, X, drift, drift_block, pp, lad, top, probs, bkeys, counter0, s
 
 
 @njit
-def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T, n_steps, seed, a,
+def run_block(prob, lad, method, level, probs, x0, T, n_steps, seed, a,
               noisy, dW_given, col, share, switch_step, n_scratch, x_out, cost_out, evals_out, diag_out,
               fail_step):
     """Step paths a .. a + m - 1 (rows of x0 and of the outputs) in lock-step; see `simulate`.
@@ -171,19 +173,19 @@ def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, 
     for n in range(n_steps):
         t = n * h
         if method == MLEM or method == SCHEDULE:
-            mlem_block(t, X, drift, drift_block, pp, lad, level, probs, bkeys, n * MAX_LEVELS,
+            mlem_block(t, X, prob, lad, level, probs, bkeys, n * MAX_LEVELS,
                        n if method == SCHEDULE else -1, period, phase, vals, drawn, idx, scr,
                        G, H, cost, evals_out, F)
         elif method != NOISE:
             lv = 1 if (method == STITCH and n < switch_step) else level
-            level_drift(lv, t, X, drift, drift_block, pp, lad, scr, F)
+            level_drift(lv, t, X, prob, lad, scr, F)
             cl = cost_table[lv]
             for b in range(m):
                 cost[b] += cl
                 evals_out[b, lv] += 1
             if method == DIAG:
                 for l in range(n_levels):
-                    level_drift(l, t, X, drift, drift_block, pp, lad, scr, vals[l])
+                    level_drift(l, t, X, prob, lad, scr, vals[l])
                     if l == 0:
                         continue
                     for b in range(m):
@@ -215,7 +217,7 @@ def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, 
                     w1 = W[n + 1, c]
                     for b in range(m):
                         dW[c, b] = w1[b] - w0[b]
-        g = diffusion(t, pp)
+        g = problem_diffusion(t, prob)
         for c in range(dim):
             for b in range(m):
                 X[c, b] += h * F[c, b] + g * dW[c, b]
@@ -236,13 +238,12 @@ def run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, 
             x_out[b, c] = X[c, b] if failed[b] == 0 else np.nan
 
 
-@njit(parallel=True)
-def simulate(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T, n_steps, seed, path_offset,
+def simulate(prob, lad, method, level, probs, x0, T, n_steps, seed, path_offset,
              noisy, dW_given, share, switch_step, block, n_scratch, x_out, cost_out, evals_out, diag_out,
              fail_step):
     """Step paths path_offset .. path_offset + len(x0) - 1 from x0 to time T.
 
-    drift_block: the problem's block drift or None (drift is then used per point).
+    prob: the problem's kernel tuple (numerics/drift.py); lad: the ladder's kernel arrays.
     share: paths per Bernoulli pattern (MLEM; 1 = independent per path).
     switch_step: first step that uses level `level` (STITCH; level 1 before).
     block: paths per lock-step block; n_scratch: `drift.scratch_size(lad, d, block)`.
@@ -257,13 +258,12 @@ def simulate(drift, drift_block, diffusion, pp, lad, method, level, probs, x0, T
     for k in prange(n_blocks):
         a = k * block
         e = min(a + block, n_paths)
-        run_block(drift, drift_block, diffusion, pp, lad, method, level, probs, x0[a:e], T, n_steps, seed,
+        run_block(prob, lad, method, level, probs, x0[a:e], T, n_steps, seed,
                   path_offset + a, noisy, dW_given, a, share, switch_step,
                   n_scratch, x_out[a:e], cost_out[a:e], evals_out[a:e], diag_out[a:e], fail_step[a:e])
 
 
-@njit
-def estimator_draws(drift, drift_block, pp, lad, top, probs, t, x, seed, n_draws, n_scratch, out):
+def estimator_draws(prob, lad, top, probs, t, x, seed, n_draws, n_scratch, out):
     """n_draws independent ML-EM drift estimates at one point (tests, diagnostics): draw j
     uses the uniforms number j * MAX_LEVELS + l of stream (seed, STREAM_BERNOULLI, 0)."""
     n_levels = lad[0].shape[0]
@@ -285,15 +285,14 @@ def estimator_draws(drift, drift_block, pp, lad, top, probs, t, x, seed, n_draws
     bkeys = np.empty(1, dtype=np.uint64)
     bkeys[0] = stream_key(seed, STREAM_BERNOULLI, 0)
     for j in range(n_draws):
-        mlem_block(t, X, drift, drift_block, pp, lad, top, probs, bkeys, j * MAX_LEVELS, -1, period, phase,
+        mlem_block(t, X, prob, lad, top, probs, bkeys, j * MAX_LEVELS, -1, period, phase,
                    vals, drawn, idx, scr, G, H, cost, evals, F)
         for c in range(dim):
             out[j, c] = F[c, 0]
     return cost[0] / n_draws
 
 
-@njit
-def evaluate_level(drift, drift_block, pp, lad, level, t, x, n_scratch, out):
+def evaluate_level(prob, lad, level, t, x, n_scratch, out):
     """out[i] = f^level(t[i], x[i]) for points (t (n,), x (n, d)); points sharing a time
     are evaluated as one block."""
     n, dim = x.shape
@@ -308,8 +307,53 @@ def evaluate_level(drift, drift_block, pp, lad, level, t, x, n_scratch, out):
         for c in range(dim):
             for b in range(j - i):
                 X[c, b] = x[i + b, c]
-        level_drift(level, t[i], X, drift, drift_block, pp, lad, scr, V)
+        level_drift(level, t[i], X, prob, lad, scr, V)
         for c in range(dim):
             for b in range(j - i):
                 out[i + b, c] = V[c, b]
         i = j
+
+
+class TwinKernel:
+    """One kernel body behind two dispatchers: cached on disk for built-in problems (no
+    function among the arguments: `drift.is_cacheable`), compiled in each process for user
+    problems, whose jitted functions are arguments (Numba cannot cache those)."""
+
+    def __init__(self, py_func, **options):
+        self.py_func = py_func
+        self.cached = njit(cache=True, **options)(py_func)
+        self.per_process = njit(**options)(py_func)
+        self.__doc__ = py_func.__doc__
+
+    def dispatcher(self, prob):
+        """The dispatcher that runs this problem tuple."""
+        return self.cached if is_cacheable(prob) else self.per_process
+
+    def __call__(self, prob, *args):
+        dispatcher = self.dispatcher(prob)
+        if COMPILE_ONLY[0]:
+            dispatcher.compile(tuple(typeof(a) for a in (prob, *args)))
+            return None
+        return dispatcher(prob, *args)
+
+
+# set inside `compile_only()`: entry points compile for their arguments' types and return None
+COMPILE_ONLY = [False]
+
+
+@contextmanager
+def compile_only():
+    """Inside, the entry points compile (into the cache) without running: outputs stay unfilled,
+    so whatever the Python around them returns is meaningless (`perf.warm` uses it)."""
+    COMPILE_ONLY[0] = True
+    try:
+        yield
+    finally:
+        COMPILE_ONLY[0] = False
+
+
+simulate = TwinKernel(simulate, parallel=True)
+estimator_draws = TwinKernel(estimator_draws)
+evaluate_level = TwinKernel(evaluate_level)
+# the entry points Python calls (tests read their compile statistics)
+ENTRY_POINTS = (simulate, estimator_draws, evaluate_level)

@@ -55,11 +55,6 @@ def ladder_arrays(ladder, dim):
     return ladder.arrays(dim)
 
 
-def block_drift(problem):
-    """The problem's block drift `drift_block(t, X, params, OUT)` or None (per point only)."""
-    return getattr(problem, "drift_block", None)
-
-
 def check_probs(probs, level, n_levels):
     """Probabilities indexed by level (entries 0 and 1 ignored), validated for 2..level."""
     p = np.ones(n_levels)
@@ -138,7 +133,7 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
     diag = np.zeros((n_paths, L + 1, kernels.N_DIAG) if method == "diag" else (n_paths, L + 1, 0))
     fail = np.zeros(n_paths, dtype=np.int64)
     t0 = time.perf_counter()
-    kernels.simulate(problem.drift, block_drift(problem), problem.diffusion, problem.params, lad,
+    kernels.simulate(problem.kernel_args(), lad,
                      METHOD_CODES[method], int(level), p, x0, float(problem.T), int(n_steps), int(seed), 0,
                      bool(problem.noisy), np.empty((0, 0, 0)) if increments is None else increments,
                      int(share), int(switch_step), block, scratch_size(lad, dim, block),
@@ -166,7 +161,7 @@ def estimator_draws(problem, ladder, top, probs, t, x, seed, n_draws):
     p = check_probs(probs, top, ladder.levels + 1)
     out = np.empty((int(n_draws), problem.dim))
     lad = ladder_arrays(ladder, problem.dim)
-    c = kernels.estimator_draws(problem.drift, block_drift(problem), problem.params, lad, int(top), p,
+    c = kernels.estimator_draws(problem.kernel_args(), lad, int(top), p,
                                 float(t), np.asarray(x, dtype=float), int(seed), int(n_draws),
                                 scratch_size(lad, problem.dim, 1), out)
     return out, c
@@ -179,7 +174,7 @@ def evaluate_level(problem, ladder, level, t, x):
     t = np.broadcast_to(np.asarray(t, dtype=float), (x.shape[0],)).copy()
     out = np.empty_like(x)
     lad = ladder_arrays(ladder, problem.dim)
-    kernels.evaluate_level(problem.drift, block_drift(problem), problem.params, lad, int(level), t, x,
+    kernels.evaluate_level(problem.kernel_args(), lad, int(level), t, x,
                            scratch_size(lad, problem.dim, x.shape[0]), out)
     return out
 

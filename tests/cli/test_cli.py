@@ -64,7 +64,7 @@ def test_outputs_and_columns(one_thread):
 
 
 def test_identical_for_one_and_two_threads(one_thread, tiny_sweep):
-    # the in-process run uses every core (2 threads here); the CLI run one thread
+    # the in-process run uses two threads (conftest.tiny_sweep), the CLI run one
     a = pd.read_csv(one_thread[0] / "results.csv").drop(columns="wall_s")
     b = pd.read_csv(tiny_sweep / "results.csv").drop(columns="wall_s")
     pd.testing.assert_frame_equal(a, b, check_exact=True)

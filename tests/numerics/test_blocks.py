@@ -4,12 +4,11 @@ Bit-identical for 1 and 2 threads, block sizes 1, 7, 64 and the default, and pat
 counts that are not multiples of the block; learned ladders against plain NumPy;
 the per-point and block drift signatures agree.
 """
-import numba
 import numpy as np
 import pytest
 
 import numpy_reference as ref
-from helpers import RandomLearnedLadder, make_gmm
+from helpers import RandomLearnedLadder, make_gmm, numba_threads
 from mlem_bench.numerics.brownian import brownian_increments
 from mlem_bench.numerics.solve import evaluate_level, solve
 from mlem_bench.problems import GaussianMixtureReverse, UserProblem, ou_diffusion, ou_drift
@@ -23,11 +22,10 @@ def _runs(problem, ladder, method, **kw):
     probs = np.array([1, 1, 0.7, 0.4, 0.3, 0.2, 0.2, 0.1, 0.1])[: (ladder.levels if ladder else 1) + 1]
     out = []
     for threads in (1, 2):
-        numba.set_num_threads(threads)
-        for block in (1, 7, 64, None):
-            out.append(solve(problem, ladder, method, level, N_STEPS, N_PATHS, 3, probs=probs,
-                             block_size=block, switch_step=N_STEPS // 2, **kw))
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        with numba_threads(threads):
+            for block in (1, 7, 64, None):
+                out.append(solve(problem, ladder, method, level, N_STEPS, N_PATHS, 3, probs=probs,
+                                 block_size=block, switch_step=N_STEPS // 2, **kw))
     return out
 
 
