@@ -14,13 +14,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall when the project's metadata changes: `run` needs the package and torch (the
-# learned ladders), `test` the test tools too.
+# learned ladders), `test` the test tools too. --no-compile: Python compiles what it imports
+# on first use, instead of pip compiling all of torch (about 30 s here).
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[learned]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[learned]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,learned]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,learned]'
 	touch $@ $(VENV)/.installed-run
 
 venv: $(VENV)/.installed-test

@@ -64,24 +64,79 @@ def cmd_train(args):
     return 0
 
 
+def missing_families(cases):
+    """Spec files of the learned cases whose trained family is missing (no family.json),
+    once each, in order: what `mlem-bench run` trains before sweeping them."""
+    from .ladders.learned import LearnedLadder
+    return list(dict.fromkeys(c.source for c in cases
+                              if isinstance(c.ladder, LearnedLadder) and not (c.ladder.path / "family.json").is_file()))
+
+
+def start_training(specs):
+    """`mlem-bench train SPECS` in a child process on one core (its lines go to our stdout)."""
+    import os
+    import subprocess
+    print(f"training the learned families of {', '.join(Path(s).name for s in specs)} on one core, beside the "
+          f"sweep of the other cases (each level's line gives its time and an estimate of the rest)", flush=True)
+    return subprocess.Popen([sys.executable, "-m", "mlem_bench.cli", "train", *map(str, specs)],
+                            env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+
+
+def leave_a_core_to(trainer):
+    """An `on_saved` callback for the sweep beside a training process: one Numba thread fewer
+    while it runs, every thread again once it has finished (results do not depend on threads)."""
+    import numba
+    full = numba.get_num_threads()
+    numba.set_num_threads(max(1, full - 1))
+
+    def on_saved(_path):
+        if trainer.poll() is not None:
+            numba.set_num_threads(full)
+    return on_saved
+
+
+def sweep_cases(cases):
+    """The cases to sweep: each learned case is checked against its trained family (a
+    one-line error naming the field otherwise) and followed by its synthetic twin if asked."""
+    from .ladders.learned import LearnedLadder
+    from .sweep.twins import synthetic_twin
+    out = []
+    for c in cases:
+        out.append(c)
+        if isinstance(c.ladder, LearnedLadder):
+            c.ladder.digest()
+            if c.ladder.twin:
+                out.append(synthetic_twin(c))
+    return out
+
+
 def cmd_run(args):
     from .ladders.learned import LearnedLadder
     from .report.render import render_report
     from .sweep.driver import run_sweep
     from .sweep.executors import make_executor
-    from .sweep.twins import synthetic_twin
 
-    cases = []
-    for c in load_cases(args.spec or default_specs(), args.paths):
-        cases.append(c)
+    given = load_cases(args.spec or default_specs(), args.paths)
+    to_train = missing_families(given)
+    ready = [c for c in given if not (isinstance(c.ladder, LearnedLadder) and c.source in to_train)]
+    for c in ready:                       # refuse a mismatched family before anything starts
         if isinstance(c.ladder, LearnedLadder):
-            c.ladder.digest()                    # a learned ladder must be trained and match its spec
-            if c.ladder.twin:
-                cases.append(synthetic_twin(c))
+            c.ladder.digest()
     executor = make_executor(args.workers, args.scheduler)
+    kw = dict(progress=not args.quiet, max_memory=args.max_memory, wait=args.wait, keep_damaged=args.keep_damaged)
+    trainer = start_training(to_train) if to_train else None
     try:
-        tables = run_sweep(cases, args.out, executor, resume=args.resume, progress=not args.quiet,
-                           max_memory=args.max_memory, wait=args.wait, keep_damaged=args.keep_damaged)
+        resume = args.resume
+        if trainer is not None:
+            if ready:
+                # the cases that need no training first, beside it (bit-identical to sweeping them after it)
+                run_sweep(sweep_cases(ready), args.out, executor, resume=resume, on_saved=leave_a_core_to(trainer),
+                          **kw)
+                resume = True
+            if trainer.wait() != 0:
+                raise SpecError(f"training the learned families failed (exit {trainer.returncode}, its error above); "
+                                f"fix it and rerun: finished cells are kept")
+        tables = run_sweep(sweep_cases(given), args.out, executor, resume=resume, **kw)
     except KeyboardInterrupt:
         again = " ".join(sys.argv[1:]) if sys.argv[1:2] == ["run"] else f"run --out {args.out}"
         print(f"mlem-bench: interrupted; finished tasks are saved in {args.out}; "
@@ -89,6 +144,8 @@ def cmd_run(args):
         return 130
     finally:
         executor.close()
+        if trainer is not None and trainer.poll() is None:
+            trainer.terminate()           # training resumes level by level on the next run
     failed = tables["failed"]
     if tables["results"].empty:
         for r in failed.itertuples():

@@ -84,3 +84,22 @@ class RandomLearnedLadder:
         m, v = self.skip
         return LearnedArrays(self.eps, self.cost, np.concatenate(chunks), layout,
                              np.concatenate([[float(self.n_freq)], m, [v]]))
+
+
+def write_spec(path, doc):
+    """Write a spec document (name, [problem], [ladder], [sweep]) as TOML."""
+    lines = [f'name = "{doc["name"]}"']
+    for table in ("problem", "ladder", "sweep"):
+        lines.append(f"[{table}]")
+        for k, v in doc[table].items():
+            lines.append(f"{k} = {toml_value(v)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def toml_value(v):
+    """A string, number or (nested) list as a TOML value."""
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(e) for e in v) + "]"
+    return repr(v)

@@ -11,16 +11,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ..analysis.diagnostics import measured_gamma
 from ..errors import LadderError
 from ..files import atomic_write
-from ..ladders.learned import FAMILY_FORMAT, N_FREQ, mlp_sizes, multiply_adds, skip_moments
+from ..ladders.learned import FAMILY_FORMAT, N_FREQ, mlp_sizes, multiply_adds, skip_moments, train_macs
 from ..numerics.kernels import DIAG_ERR
 from ..numerics.rng import MEASURE_SEED_OFFSET, heldout_seed, train_seeds
 from ..numerics.solve import evaluate_level, solve
 from ..optional import require_torch
+from ..progress import Progress
 from .common import adam_cosine, vp_alpha, vp_coefficients
 
 
@@ -162,6 +162,10 @@ def train_family(ladder, force=False, log=print):
     path.mkdir(parents=True, exist_ok=True)
     meta = {}
     trained = False
+    # the time still to go, from the training multiply-adds per second of the levels done so far
+    to_train = {l: train_macs(multiply_adds(ladder.problem.dim, ladder.widths[l - 1], ladder.depth),
+                              ladder.batch_size, ladder.steps(l)) for l in range(1, ladder.levels + 1)}
+    done_macs = done_s = 0.0
     for level in range(1, ladder.levels + 1):
         f = ladder.checkpoint_file(level)
         want = ladder.training_config(level)
@@ -170,14 +174,13 @@ def train_family(ladder, force=False, log=print):
             ladder.check_config(level, ck.get("config"), f.name)      # names the field that differs
             meta[level] = ck["meta"]
             log(f"level {level} (width {want['width']}): trained already, kept")
+            del to_train[level]
             continue
-        bar = tqdm(total=ladder.steps(level), desc=f"level {level} width {want['width']}", unit="step",
-                   leave=False, dynamic_ncols=True)
+        # a log gets the level's closing line below, not the bar's
+        bar = Progress(ladder.steps(level), f"level {level} width {want['width']}", unit="step", closing_line=False)
 
         def tick(step, loss):
-            bar.update(1)
-            if step % 100 == 0:
-                bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+            bar.update(f"loss {loss:.4f}" if step % 100 == 0 else None)
 
         trained = True
         state, losses, secs = train_level(ladder, level, tick)
@@ -189,7 +192,10 @@ def train_family(ladder, force=False, log=print):
                        "params": int(sum(p.numel() for p in model.parameters())),
                        "losses": [float(np.mean(losses[i:i + 100])) for i in range(0, len(losses), 100)]}
         atomic_write(f, lambda p, s=state, m=meta[level]: torch.save({"config": want, "state_dict": s, "meta": m}, p))
-        log(f"level {level} (width {want['width']}): trained in {secs:.1f}s, held-out loss {meta[level]['heldout_loss']:.3g}")
+        done_macs, done_s = done_macs + to_train.pop(level), done_s + secs
+        rest = f"; about {sum(to_train.values()) * done_s / done_macs:.0f}s of training to go" if to_train else ""
+        log(f"level {level} (width {want['width']}): trained in {secs:.1f}s, held-out loss "
+            f"{meta[level]['heldout_loss']:.3g}{rest}")
     if not trained and (path / "family.json").is_file():
         # nothing retrained: keep the measured family as it is, so its digest (and with it
         # every plan and cell of the sweeps that use it) stays valid

@@ -71,7 +71,10 @@ class SourceKeyedLocator(caching.UserProvidedCacheLocator):
 
     def __init__(self, py_func, py_file):
         super().__init__(py_func, py_file)
-        self._cache_path = str(cache_dir() / self.get_suitable_cache_subpath(py_file))
+        # by the file's place in the package, not on disk: the digest already names the
+        # source, so a checkout and an installed copy of the same source share the kernels
+        where = Path(py_file).resolve().parent.relative_to(PACKAGE).as_posix().replace("/", "_")
+        self._cache_path = str(cache_dir() / (where or "package"))
 
     def get_source_stamp(self):
         return source_digest()

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..version import VERSION
 from ..errors import DamagedFileError, SpecError
 from ..files import digest_of, read_sealed, remove_stale_temporaries, write_json, write_sealed
+from ..progress import Progress
 from ..ladders.learned import LearnedLadder
 from .executors import InProcess
 from .failures import FAILED, is_failure, run_task
@@ -231,26 +232,6 @@ def cell_problem(row, case, replicate, index, seed):
     return why
 
 
-class Progress:
-    """A progress bar on stderr (tqdm) with done / total, elapsed and remaining time."""
-
-    def __init__(self, total, done, desc, enabled):
-        self.bar = None
-        if enabled:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, initial=done, desc=desc, unit="task", file=sys.stderr,
-                            dynamic_ncols=True, smoothing=0.05)
-
-    def update(self, note):
-        if self.bar is not None:
-            self.bar.set_postfix_str(note, refresh=False)
-            self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def stored_cases(descriptions, given):
     """Cases of the folder's manifest not among `given` that can be rebuilt from their
     stored documents (a Python-built case cannot), to tabulate them without recomputing."""
@@ -355,7 +336,7 @@ def compute(cases, out, executor, progress, on_saved, limit, keep_damaged, log):
     failed = {}
 
     def persist(todo, path_of, desc, total):
-        bar = Progress(total, total - len(todo), desc, progress and bool(todo))
+        bar = Progress(total, desc, initial=total - len(todo), enabled=progress and bool(todo))
         case_of = {k: (n, a[2].replicate) for k, a, n in todo}
         try:
             for key, result in executor.map(run_task, [(k, a) for k, a, _ in todo]):

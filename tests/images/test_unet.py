@@ -18,6 +18,8 @@ from helpers import run_cli  # noqa: E402
 
 from mlem_bench.sweep.spec import SpecError  # noqa: E402
 
+pytestmark = pytest.mark.slow   # started first under xdist (conftest.SLOW_FIRST)
+
 TINY = ROOT / "tests" / "data" / "tiny-unet.toml"
 
 

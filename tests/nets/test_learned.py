@@ -11,7 +11,7 @@ from mlem_bench.sweep.spec import SpecError, parse_case
 torch = pytest.importorskip("torch", reason="learned ladders need the 'learned' extra (torch==2.13.0)")
 
 from helpers import ROOT  # noqa: E402
-from helpers import run_cli  # noqa: E402
+from helpers import run_cli, write_spec  # noqa: E402
 
 TINY = ROOT / "tests" / "data" / "tiny-learned.toml"
 
@@ -143,7 +143,7 @@ def test_cli_train_then_run_reports_the_ladder(family, tmp_path):
     import pandas as pd
     case, _ = family
     spec = tmp_path / "tiny-learned.toml"
-    _write_spec(spec, _doc(case.ladder.path))
+    write_spec(spec, _doc(case.ladder.path))
     r = run_cli(["train", str(spec)], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "trained already, kept" in r.stdout and "gamma" in r.stdout
@@ -156,23 +156,6 @@ def test_cli_train_then_run_reports_the_ladder(family, tmp_path):
     assert "## Learned ladders" in report and "width" in report
     learned = pd.read_csv(out / "learned.csv")
     assert list(learned.width) == [2, 8, 32]
-
-
-def _write_spec(path, doc):
-    lines = [f'name = "{doc["name"]}"']
-    for table in ("problem", "ladder", "sweep"):
-        lines.append(f"[{table}]")
-        for k, v in doc[table].items():
-            lines.append(f"{k} = {_toml(v)}")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _toml(v):
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml(e) for e in v) + "]"
-    return repr(v)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from mlem_bench.numerics.brownian import brownian_increments
 from mlem_bench.numerics.solve import evaluate_level, solve
 from mlem_bench.problems import GaussianMixtureReverse, UserProblem, ou_diffusion, ou_drift
 
+pytestmark = pytest.mark.slow   # started first under xdist (conftest.SLOW_FIRST)
+
 N_PATHS, N_STEPS, K = 101, 16, 4           # 101: no block size below divides it
 ATOL = 1e-10                               # round-off slack as in test_kernels.py
 

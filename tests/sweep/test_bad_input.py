@@ -11,6 +11,8 @@ from mlem_bench.numerics.solve import PathExplosionError, solve
 from mlem_bench.sweep.spec import SpecError, load_case, parse_case
 from mlem_bench.sweep.tables import RESULT_COLUMNS
 
+pytestmark = pytest.mark.slow   # started first under xdist (conftest.SLOW_FIRST)
+
 GOOD = {
     "name": "t",
     "problem": {"family": "gmm-sde", "dim": 2, "weights": [0.3, 0.7], "means": [[-1.0, 0.5], [1.0, -0.5]],

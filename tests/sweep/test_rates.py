@@ -19,6 +19,8 @@ from mlem_bench.analysis.rates import fit_rates, fit_slope, frontier, pooled, pr
 from mlem_bench.sweep.driver import run_sweep
 from mlem_bench.sweep.spec import load_doc, parse_case
 
+pytestmark = pytest.mark.slow   # started first under xdist (conftest.SLOW_FIRST)
+
 CASES = ["ou-2d-g1.5", "ou-2d-g2.5", "ou-2d-g3"]
 
 
