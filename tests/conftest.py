@@ -13,6 +13,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # one Numba thread per xdist worker (two workers share the two cores); the limit stays
     # NUMBA_NUM_THREADS, so a test that needs more threads sets them (helpers.numba_threads)
     numba.set_num_threads(1)
+    # and one OpenMP thread for torch (imported later): two workers' spinning OpenMP teams
+    # on two cores spend their time waiting for each other
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(config, items):
