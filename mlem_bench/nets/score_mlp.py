@@ -151,6 +151,18 @@ def eval_ns(ladder, level, n_points=2000):
     return 1e9 * best / n_points
 
 
+def training_time_left(done, seconds, todo):
+    """Seconds to train the levels `todo` [(steps, multiply-adds)], from those `done` and
+    their measured `seconds`: a non-negative fit of seconds = a steps + b multiply-adds
+    (a alone from a single level)."""
+    from scipy.optimize import nnls
+    A = np.array(done, dtype=float)
+    if len(done) < 2:
+        A = A[:, :1]
+    coef, _ = nnls(A, np.asarray(seconds, dtype=float))
+    return float((np.array(todo, dtype=float)[:, :coef.size] @ coef).sum())
+
+
 def train_family(ladder, force=False, log=print):
     """Train every level that is not already trained with the same configuration, then
     measure eps_l, cost, times and gamma and write family.json. Returns the family dict.
@@ -162,10 +174,11 @@ def train_family(ladder, force=False, log=print):
     path.mkdir(parents=True, exist_ok=True)
     meta = {}
     trained = False
-    # the time still to go, from the training multiply-adds per second of the levels done so far
-    to_train = {l: train_macs(multiply_adds(ladder.problem.dim, ladder.widths[l - 1], ladder.depth),
-                              ladder.batch_size, ladder.steps(l)) for l in range(1, ladder.levels + 1)}
-    done_macs = done_s = 0.0
+    # the time still to go: seconds = a * steps + b * training multiply-adds, fitted to the
+    # levels trained so far (small networks cost per step, large ones per multiply-add)
+    to_train = {l: (ladder.steps(l), train_macs(multiply_adds(ladder.problem.dim, ladder.widths[l - 1], ladder.depth),
+                                                ladder.batch_size, ladder.steps(l))) for l in range(1, ladder.levels + 1)}
+    done, done_s = [], []
     for level in range(1, ladder.levels + 1):
         f = ladder.checkpoint_file(level)
         want = ladder.training_config(level)
@@ -192,8 +205,10 @@ def train_family(ladder, force=False, log=print):
                        "params": int(sum(p.numel() for p in model.parameters())),
                        "losses": [float(np.mean(losses[i:i + 100])) for i in range(0, len(losses), 100)]}
         atomic_write(f, lambda p, s=state, m=meta[level]: torch.save({"config": want, "state_dict": s, "meta": m}, p))
-        done_macs, done_s = done_macs + to_train.pop(level), done_s + secs
-        rest = f"; about {sum(to_train.values()) * done_s / done_macs:.0f}s of training to go" if to_train else ""
+        done.append(to_train.pop(level))
+        done_s.append(secs)
+        rest = f"; about {training_time_left(done, done_s, list(to_train.values())):.0f}s of training to go" \
+            if to_train else ""
         log(f"level {level} (width {want['width']}): trained in {secs:.1f}s, held-out loss "
             f"{meta[level]['heldout_loss']:.3g}{rest}")
     if not trained and (path / "family.json").is_file():
