@@ -118,6 +118,9 @@ def cmd_run(args):
 
     given = load_cases(args.spec or default_specs(), args.paths)
     to_train = missing_families(given)
+    if to_train:
+        from .optional import require_torch
+        require_torch()                   # training needs torch: say how to install it before sweeping
     ready = [c for c in given if not (isinstance(c.ladder, LearnedLadder) and c.source in to_train)]
     for c in ready:                       # refuse a mismatched family before anything starts
         if isinstance(c.ladder, LearnedLadder):
@@ -290,7 +293,8 @@ def cmd_peers(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="mlem-bench", description="Multilevel Euler-Maruyama benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run benchmark cases and write results, rates, report and plot")
+    run = sub.add_parser("run", help="run benchmark cases and write results, rates, report and plot (learned "
+                                      "families missing from their checkpoints folder are trained first)")
     run.add_argument("spec", nargs="*", help="case files (default: the suite shipped in mlem_bench/suite/*.toml)")
     run.add_argument("--out", default="results", help="output folder (default: results)")
     run.add_argument("--paths", type=int, default=None, help="override [sweep].n_paths of every case")
