@@ -7,6 +7,7 @@ damaged file, memory limit, lock); 3 a sweep finished but some cases failed (one
 each; the others' tables and report are written); 130 interrupted.
 """
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -82,9 +83,11 @@ def start_training(specs):
                             env={**os.environ, "NUMBA_NUM_THREADS": "1"})
 
 
-def leave_a_core_to(trainer):
-    """An `on_saved` callback for the sweep beside a training process: one Numba thread fewer
-    while it runs, every thread again once it has finished (results do not depend on threads)."""
+@contextlib.contextmanager
+def leaving_a_core_to(trainer):
+    """Yields an `on_saved` callback for a sweep beside a training process: one Numba thread
+    fewer while it runs, every thread again once it has finished (checked after each saved
+    task) and on leaving the block. Results do not depend on the number of threads."""
     import numba
     full = numba.get_num_threads()
     numba.set_num_threads(max(1, full - 1))
@@ -92,7 +95,10 @@ def leave_a_core_to(trainer):
     def on_saved(_path):
         if trainer.poll() is not None:
             numba.set_num_threads(full)
-    return on_saved
+    try:
+        yield on_saved
+    finally:
+        numba.set_num_threads(full)
 
 
 def sweep_cases(cases):
@@ -133,8 +139,8 @@ def cmd_run(args):
         if trainer is not None:
             if ready:
                 # the cases that need no training first, beside it (bit-identical to sweeping them after it)
-                run_sweep(sweep_cases(ready), args.out, executor, resume=resume, on_saved=leave_a_core_to(trainer),
-                          **kw)
+                with leaving_a_core_to(trainer) as on_saved:
+                    run_sweep(sweep_cases(ready), args.out, executor, resume=resume, on_saved=on_saved, **kw)
                 resume = True
             if trainer.wait() != 0:
                 raise SpecError(f"training the learned families failed (exit {trainer.returncode}, its error above); "
