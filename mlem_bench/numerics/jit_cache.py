@@ -40,7 +40,7 @@ def cache_root():
     """The folder that holds one sub-folder per source digest."""
     given = os.environ.get("MLEM_BENCH_CACHE_DIR")
     if given:
-        return Path(given)
+        return Path(given).resolve()      # child processes may start elsewhere
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mlem_bench" / "kernels"
 

@@ -4,6 +4,7 @@ import shutil
 import tomllib
 
 import numpy as np
+import scipy.stats
 import pytest
 
 from mlem_bench.sweep.spec import SpecError, parse_case
@@ -50,7 +51,12 @@ def test_error_falls_with_size(family):
     assert all(a > b for a, b in zip(loss, loss[1:])), loss
     macs = [r["macs"] for r in fam["levels"]]
     assert all(a < b for a, b in zip(macs, macs[1:]))
-    assert np.isfinite(fam["gamma"]) and fam["gamma_lo"] <= fam["gamma"] <= fam["gamma_hi"]
+    # the stored gamma and its 95% interval are the least-squares fit of log c_l on log eps_l
+    # (recomputed here with scipy.stats, independently of analysis.rates.fit_slope)
+    fit = scipy.stats.linregress(np.log(eps), np.log(macs))
+    half = scipy.stats.t.ppf(0.975, len(eps) - 2) * fit.stderr
+    np.testing.assert_allclose([fam["gamma"], fam["gamma_lo"], fam["gamma_hi"]],
+                               [-fit.slope, -fit.slope - half, -fit.slope + half], rtol=1e-9)
 
 
 def test_numba_inference_matches_torch(family):
