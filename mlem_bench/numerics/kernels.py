@@ -41,6 +41,14 @@ PHASE_COUNTER = 1 << 62   # Bernoulli-stream counters of the schedule phases (st
 BLOCK = 64                # default paths per lock-step block (docs/performance.md: the block-size sweep)
 
 
+def block_bytes(n_steps, dim, n_levels, m=BLOCK):
+    """Bytes `run_block` allocates for one lock-step block of m paths (a thread holds one
+    block at a time): the block's Brownian path, Z (n_steps d, m) and W (n_steps + 1, d, m),
+    the level values (n_levels, d, m), five (d, m) work arrays and a few per-path ones."""
+    doubles = (2 * n_steps + 1 + n_levels + 5) * dim * m + (n_levels + 6) * m
+    return 8 * doubles
+
+
 @njit(inline="always")
 def level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, V):
     """V[:, idx[:cnt]] = f^l(t, X[:, idx[:cnt]]): gather, evaluate together, scatter.

@@ -2,8 +2,8 @@
 sweep over a limit before it starts (instead of letting the machine swap).
 
 The estimate counts the arrays that grow with the spec: paths x dimension (states,
-references, exact samples, per-level counters), the per-thread Brownian scratch of a
-path (steps x dimension), an OU problem's dim x dim matrices and its exact reference's
+references, exact samples, per-level counters), each thread's lock-step block (its
+Brownian path: 2 x steps x dimension x paths of the block), an OU problem's dim x dim matrices and its exact reference's
 (steps x dim x dim) Haar coefficients, and the synthetic ladder's Fourier arrays. It is
 an estimate (within a small factor), not a measurement: the limit is a guard against
 specs that could never fit, not an accounting.
@@ -12,7 +12,7 @@ import os
 
 from ..errors import SpecError
 from ..ladders.synthetic import SyntheticLadder
-from ..numerics.kernels import N_DIAG
+from ..numerics.kernels import BLOCK, N_DIAG, block_bytes
 
 FLOAT = 8
 GIB = 2**30
@@ -27,7 +27,7 @@ def default_limit():
 
 
 def threads():
-    """Threads the kernels run on (each holds one path's Brownian scratch)."""
+    """Threads the kernels run on (each holds one lock-step block's Brownian path)."""
     try:
         import numba
         return int(numba.config.NUMBA_NUM_THREADS)
@@ -36,10 +36,13 @@ def threads():
 
 
 def solve_bytes(n_paths, n_steps, dim, levels, diag=False):
-    """One solve: terminal states, costs, per-level counters (and diagnostics), and one
-    path's Brownian increments per thread."""
+    """One solve: terminal states, costs, per-level counters (and diagnostics), and what
+    each thread's lock-step block allocates (`kernels.block_bytes`: its Brownian path is
+    2 n_steps d doubles per path of the block)."""
     per_path = dim + 2 + (levels + 1) * (1 + (N_DIAG if diag else 0))
-    return FLOAT * (n_paths * per_path + threads() * 3 * n_steps * dim)
+    block = min(BLOCK, int(n_paths))
+    return FLOAT * n_paths * per_path + min(threads(), -(-int(n_paths) // block)) * block_bytes(
+        n_steps, dim, levels + 1, block)
 
 
 def reference_bytes(problem, n_paths, n_steps):
