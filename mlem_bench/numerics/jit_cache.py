@@ -12,6 +12,7 @@ The root is ``$MLEM_BENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlem_bench/kernels
 """
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,8 @@ from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parents[1]
 KEEP_DAYS = 14
+DIGEST_CHARS = 20
+DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")
 
 
 @lru_cache(maxsize=1)
@@ -33,7 +36,7 @@ def source_digest():
     for path in sorted(PACKAGE.rglob("*.py")):
         h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()[:20]
+    return h.hexdigest()[:DIGEST_CHARS]
 
 
 def cache_root():
@@ -59,7 +62,8 @@ def cache_dir():
         os.utime(path)
         old = time.time() - KEEP_DAYS * 86400
         for other in root.iterdir():
-            if other != path and other.is_dir() and other.stat().st_mtime < old:
+            # only folders named like a digest: the root may be a folder the user shares
+            if other != path and DIGEST.fullmatch(other.name) and other.is_dir() and other.stat().st_mtime < old:
                 shutil.rmtree(other, ignore_errors=True)
         return path
     return None

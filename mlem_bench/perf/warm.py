@@ -2,9 +2,9 @@
 
 The kernels are compiled once per (problem kind, ladder kind): one `simulate` serves every
 method, step count and path count. Compiling takes tens of seconds each; cached
-(`numerics.jit_cache`), a new process loads them in well under a second. `mlem-bench warm`
-runs this before the tests, the asv pass and the sweep, so that the processes they start
-(xdist workers, asv benchmarks, Dask workers, the CLI in a subprocess) load rather than compile.
+(`numerics.jit_cache`), a new process loads them in well under a second. `make test` and
+`make bench-quick` run `mlem-bench warm` first, so that the processes they start (xdist
+workers, asv benchmarks, Dask workers, the CLI in a subprocess) load rather than compile.
 """
 import time
 from concurrent.futures import ProcessPoolExecutor
