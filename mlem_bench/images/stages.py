@@ -33,7 +33,7 @@ from ..files import atomic_write, write_json
 from ..nets.unet import build_unet, count_flops, ladder_flops, level_steps, train_unet
 from ..numerics.rng import train_seeds
 from ..optional import require_torch
-from ..tuning.configure import waterfill
+from ..tuning.configure import pair_costs, waterfill
 from .data import dataset
 from .report import sample_grids
 from .sampler import Ladder, initial_noise, sample, sync
@@ -192,7 +192,7 @@ def configurations(spec, gamma):
         out.append({"method": "em", "n_steps": n, "knob": f"level={L}", "probs": [1.0] * (L + 1), "switch_step": 0})
         for v in s["var_budgets"]:
             p = np.ones(L + 1)
-            p[2:] = waterfill(d[2:], c[2:] + c[1:-1], v * float(np.sum(d[2:] ** 2)))
+            p[2:] = waterfill(d[2:], pair_costs(c, L), v * float(np.sum(d[2:] ** 2)))
             out.append({"method": "mlem", "n_steps": n, "knob": f"budget={v:g}", "probs": [float(q) for q in p],
                         "switch_step": 0})
         for frac in s["stitch_fractions"]:

@@ -27,7 +27,12 @@ import numpy as np
 
 from ..errors import TuningError
 
-P_MIN = 1e-6  # floor on p_l: a level whose difference vanishes still needs p > 0
+# Floor on p_l: a level whose difference vanishes still needs p > 0 (or the estimator is
+# biased). 2^-50 is drawn exactly by the kernel's 53-bit uniforms and lies far below any
+# probability the water-filling chooses down to errors of 1e-9: a higher floor (it was 1e-6)
+# forces the top levels of a long ladder to be drawn more often than they pay, and bends the
+# model's own cost exponent above max(gamma, 1 + gamma/2) at small errors (docs/method.md).
+P_MIN = 2.0 ** -50
 
 
 @dataclass
@@ -109,10 +114,24 @@ def tune_em(model, ladder, eps, split=0.5, level=None):
 
 
 def mlem_step_cost(ladder, k, probs):
-    """Expected counted cost of one ML-EM step, as the tuner models it (an upper bound:
-    the kernel evaluates a level needed twice in one step only once)."""
+    """Expected counted cost of one ML-EM step with top level k, as the kernel counts it:
+    level 1 always, level l >= 2 once when B_l or B_{l+1} is drawn (independent draws,
+    B_{k+1} = 0), i.e. with probability 1 - (1 - p_l)(1 - p_{l+1})."""
     c = ladder.cost
-    return c[1] + float(np.sum(probs[2:k + 1] * (c[2:k + 1] + c[1:k])))
+    p = np.append(np.asarray(probs[2:k + 1], dtype=float), 0.0)
+    need = 1.0 - (1.0 - p[:-1]) * (1.0 - p[1:])
+    return c[1] + float(np.sum(need * c[2:k + 1]))
+
+
+def pair_costs(cost, k):
+    """Cost C_l of drawing B_l (l = 2..k) for the water-filling, from per-level costs
+    (cost[l], index 0 unused): f^l and f^{l-1}, except that f^1 is evaluated every step
+    anyway. Separable, so an upper bound where neighbouring pairs share a level;
+    `mlem_step_cost` counts the shared evaluation once."""
+    c = np.asarray(cost, dtype=float)
+    pair = c[2:k + 1] + c[1:k]
+    pair[:1] = c[2:3]
+    return pair
 
 
 def tune_mlem(model, ladder, eps, split=0.5, var_share=0.5, max_refine=6):
@@ -123,14 +142,13 @@ def tune_mlem(model, ladder, eps, split=0.5, var_share=0.5, max_refine=6):
             raise ValueError(f"{name} must be in (0, 1) (got {v})")
     k = level_for(model, ladder, np.sqrt(1 - split) * eps, eps)
     n_min = steps_for(model, np.sqrt((1 - var_share) * split) * eps)
-    c = ladder.cost
     best = None
     for j in range(max_refine + 1):
         n = n_min * 2 ** j
         h = model.T / n
         budget = var_share * split * eps ** 2 / (model.c_v * model.T * h)
         probs = np.ones(ladder.levels + 1)
-        probs[2:k + 1] = waterfill(model.delta[2:k + 1], c[2:k + 1] + c[1:k], budget)
+        probs[2:k + 1] = waterfill(model.delta[2:k + 1], pair_costs(ladder.cost, k), budget)
         cost = n * mlem_step_cost(ladder, k, probs)
         if best is None or cost < best.predicted_cost:
             var = model.c_v * model.T * h * np.sum(model.delta[2:k + 1] ** 2 * (1 / probs[2:k + 1] - 1))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from mlem_bench.numerics.solve import estimator_draws, evaluate_level, solve
+from mlem_bench.tuning.configure import mlem_step_cost
 
 PROBS = np.array([1, 1, 0.8, 0.5, 0.3, 0.15, 0.1, 1, 1])
 K = 6
@@ -31,6 +32,8 @@ def test_unbiased_with_predicted_variance_and_cost(family, ou, gmm, ladder):
     expected = cost[1] + sum(pn * cost[l] for pn, l in zip(p_need[1:], range(2, K + 1)))
     per_draw_sd = np.sqrt(sum(pn * (1 - pn) * cost[l] ** 2 for pn, l in zip(p_need[1:], range(2, K + 1))))
     assert abs(mean_cost - expected) < 4.5 * per_draw_sd / np.sqrt(N_DRAWS)
+    # the tuner plans with the same expectation (it counted a shared level twice before)
+    assert mlem_step_cost(ladder, K, PROBS) == pytest.approx(expected, rel=1e-12)
 
 
 def test_each_level_at_most_once_per_step_and_cost_counted_exactly(ou, ladder):
