@@ -11,7 +11,7 @@ from collections import namedtuple
 import numpy as np
 import scipy.linalg
 import scipy.special
-from numba import njit
+from numba import njit, prange
 
 from .numerics import vp
 from .numerics.brownian import depth_of
@@ -99,12 +99,13 @@ class OUArrays(namedtuple("OUArrays", ["params"])):
     diffusion = ou_diffusion
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _haar_sum(seed, path_offset, coef, mean, out):
-    # X_T = mean + sum_m coef[m] @ z_m over the Brownian nodes m of each path.
+    # X_T = mean + sum_m coef[m] @ z_m over the Brownian nodes m of each path; paths in
+    # parallel (each its own normals: the result does not depend on the thread count)
     n_nodes, d, _ = coef.shape
-    z = np.empty(n_nodes * d)
-    for i in range(out.shape[0]):
+    for i in prange(out.shape[0]):
+        z = np.empty(n_nodes * d)
         fill_normals(stream_key(seed, STREAM_BROWNIAN, path_offset + i), z)
         for c in range(d):
             out[i, c] = mean[c]

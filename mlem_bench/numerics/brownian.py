@@ -5,6 +5,13 @@ normals z_0, z_1, ... (stream STREAM_BROWNIAN of path i): z_0 sets W(T) and node
 m >= 1 (heap order) sets the midpoint of its dyadic interval given the endpoints.
 A grid of 2^j steps uses exactly the first 2^j nodes, so every dyadic refinement
 sees the same path and the coarse increments are sums of the fine ones.
+
+The solvers stream the path (`stream_start`, `stream_chunk`): W on a coarse grid of
+2^(j//2) steps from the first nodes, then one chunk of 2^(j - j//2) steps at a time from the
+nodes inside it (contiguous in heap order at every depth). Each value is computed by the same
+operations from the same endpoints and normals as the whole-path construction
+(`block_path`), so the increments are bit-identical, and a block holds O(sqrt(n_steps)) values
+per path instead of O(n_steps).
 """
 import numpy as np
 from numba import njit
@@ -61,6 +68,67 @@ def block_path(seed, path0, m, T, Z, W):
         keys[b] = stream_key(seed, STREAM_BROWNIAN, path0 + b)
     fill_normals_block(keys, 0, Z)
     levy_block(Z, T, W)
+
+
+@njit(cache=True)
+def stream_grid(n_steps):
+    """(coarse steps, chunk steps) of a streamed path on n_steps = 2^j: 2^(j//2) and 2^(j - j//2)."""
+    j = 0
+    while (1 << j) < n_steps:
+        j += 1
+    coarse = 1 << (j // 2)
+    return coarse, n_steps // coarse
+
+
+def stream_rows(n_steps):
+    """Rows (node normals per component) of a streamed path's normals scratch."""
+    coarse, chunk = stream_grid(n_steps)
+    return max(coarse, chunk // 2, 1)
+
+
+@njit
+def stream_start(seed, path0, m, T, keys, Z, Wc):
+    """Start streaming paths path0 .. path0 + m - 1 under `seed`: keys (m,) their stream keys,
+    Wc (coarse + 1, d, m) W on the coarse grid; Z (rows d, m) scratch (`stream_rows`)."""
+    dim = Wc.shape[1]
+    for b in range(m):
+        keys[b] = stream_key(seed, STREAM_BROWNIAN, path0 + b)
+    Zc = Z[:(Wc.shape[0] - 1) * dim]
+    fill_normals_block(keys, 0, Zc)
+    levy_block(Zc, T, Wc)
+
+
+@njit
+def stream_chunk(keys, T, n_steps, k, Wc, Z, Wk):
+    """Wk (chunk + 1, d, m) = W on steps k chunk .. (k + 1) chunk, from the coarse grid Wc and
+    the chunk's own nodes: at depth i below the coarse grid they are the 2^(i-1) nodes from
+    2^(jc + i - 1) + k 2^(i-1) in heap order (jc = log2 coarse steps)."""
+    chunk, dim, m = Wk.shape[0] - 1, Wk.shape[1], Wk.shape[2]
+    coarse = Wc.shape[0] - 1
+    for c in range(dim):
+        for b in range(m):
+            Wk[0, c, b] = Wc[k, c, b]
+            Wk[chunk, c, b] = Wc[k + 1, c, b]
+    count = 1                 # intervals of the chunk at this depth
+    first = coarse            # heap index of the first node at this depth
+    half = chunk // 2
+    while half >= 1:
+        Zd = Z[:count * dim]
+        fill_normals_block(keys, (first + k * count) * dim, Zd)
+        # the same expression as `levy_block` (half / n_steps is the same power of two)
+        sd = np.sqrt(T * half / n_steps / 2.0)
+        for r in range(count):
+            left = 2 * half * r
+            for c in range(dim):
+                zr = Zd[r * dim + c]
+                wl = Wk[left, c]
+                wr = Wk[left + 2 * half, c]
+                wm = Wk[left + half, c]
+                for b in range(m):
+                    wm[b] = 0.5 * (wl[b] + wr[b]) + sd * zr[b]
+        first *= 2
+        count *= 2
+        half //= 2
 
 
 @njit(cache=True)

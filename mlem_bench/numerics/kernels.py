@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import numpy as np
 from numba import njit, prange, typeof
 
-from .brownian import block_path
+from .brownian import stream_chunk, stream_grid, stream_rows, stream_start
 from .drift import MAX_LEVELS, is_cacheable, level_drift, problem_diffusion
 from .rng import STREAM_BERNOULLI, stream_key, uniform, uniform_pair
 
@@ -43,9 +43,12 @@ BLOCK = 64                # default paths per lock-step block (docs/performance.
 
 def block_bytes(n_steps, dim, n_levels, m=BLOCK):
     """Bytes `run_block` allocates for one lock-step block of m paths (a thread holds one
-    block at a time): the block's Brownian path, Z (n_steps d, m) and W (n_steps + 1, d, m),
-    the level values (n_levels, d, m), five (d, m) work arrays and a few per-path ones."""
-    doubles = (2 * n_steps + 1 + n_levels + 5) * dim * m + (n_levels + 6) * m
+    block at a time): the streamed Brownian path (`brownian.stream_grid`: normals scratch,
+    coarse grid and one chunk, O(sqrt(n_steps)) per path), the level values (n_levels, d, m),
+    five (d, m) work arrays and a few per-path ones."""
+    coarse, chunk = stream_grid(n_steps)
+    path = stream_rows(n_steps) + coarse + 1 + chunk + 1
+    doubles = (path + n_levels + 5) * dim * m + (n_levels + 7) * m
     return 8 * doubles
 
 
@@ -147,11 +150,14 @@ def run_block(prob, lad, method, level, probs, x0, T, n_steps, seed, a,
     use_given = dW_given.shape[0] > 0
     inv_sqrt_d = 1.0 / np.sqrt(dim)
     draw = noisy and not use_given
-    # the block's Brownian motion (Levy construction): memory per block, not per run
-    Z = np.empty((n_steps * dim if draw else 0, m))
-    W = np.empty((n_steps + 1 if draw else 0, dim, m))
+    # the block's Brownian motion, streamed (brownian.py): a coarse grid, then one chunk at a time
+    coarse, chunk = stream_grid(n_steps)
+    Z = np.empty((max(coarse, chunk // 2, 1) * dim if draw else 0, m))
+    Wc = np.empty((coarse + 1 if draw else 0, dim, m))
+    W = np.empty((chunk + 1 if draw else 0, dim, m))
+    wkeys = np.empty(m, dtype=np.uint64)
     if draw:
-        block_path(seed, a, m, T, Z, W)
+        stream_start(seed, a, m, T, wkeys, Z, Wc)
     X = np.empty((dim, m))
     for c in range(dim):
         for b in range(m):
@@ -220,9 +226,12 @@ def run_block(prob, lad, method, level, probs, x0, T, n_steps, seed, a,
                     for b in range(m):
                         dW[c, b] = dW_given[col + b, n, c]
             else:
+                r = n % chunk
+                if r == 0:
+                    stream_chunk(wkeys, T, n_steps, n // chunk, Wc, Z, W)
                 for c in range(dim):
-                    w0 = W[n, c]
-                    w1 = W[n + 1, c]
+                    w0 = W[r, c]
+                    w1 = W[r + 1, c]
                     for b in range(m):
                         dW[c, b] = w1[b] - w0[b]
         g = problem_diffusion(t, prob)

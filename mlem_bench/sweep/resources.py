@@ -2,9 +2,10 @@
 sweep over a limit before it starts (instead of letting the machine swap).
 
 The estimate counts the arrays that grow with the spec: paths x dimension (states,
-references, exact samples, per-level counters), each thread's lock-step block (its
-Brownian path: 2 x steps x dimension x paths of the block), an OU problem's dim x dim matrices and its exact reference's
-(steps x dim x dim) Haar coefficients, and the synthetic ladder's Fourier arrays. It is
+references, exact samples, per-level counters), each thread's lock-step block (its streamed
+Brownian path, O(sqrt(steps)) x dimension x paths of the block), an OU problem's dim x dim
+matrices and its exact reference's (steps x dim x dim) Haar coefficients, and the synthetic
+ladder's Fourier arrays. It is
 an estimate (within a small factor), not a measurement: the limit is a guard against
 specs that could never fit, not an accounting.
 """
@@ -37,8 +38,8 @@ def threads():
 
 def solve_bytes(n_paths, n_steps, dim, levels, diag=False):
     """One solve: terminal states, costs, per-level counters (and diagnostics), and what
-    each thread's lock-step block allocates (`kernels.block_bytes`: its Brownian path is
-    2 n_steps d doubles per path of the block)."""
+    each thread's lock-step block allocates (`kernels.block_bytes`: its streamed Brownian
+    path, O(sqrt(n_steps)) doubles per path of the block)."""
     per_path = dim + 2 + (levels + 1) * (1 + (N_DIAG if diag else 0))
     block = min(BLOCK, int(n_paths))
     return FLOAT * n_paths * per_path + min(threads(), -(-int(n_paths) // block)) * block_bytes(
@@ -47,10 +48,10 @@ def solve_bytes(n_paths, n_steps, dim, levels, diag=False):
 
 def reference_bytes(problem, n_paths, n_steps):
     """A reference on n_steps: the OU Haar series holds (n_steps, dim, dim) coefficients
-    twice; a fine-grid reference is two solves."""
+    twice and each thread one path's n_steps d normals; a fine-grid reference is two solves."""
     d = problem.dim
     if problem.family == "ou":
-        return FLOAT * (2 * n_steps * d * d + n_paths * d)
+        return FLOAT * (2 * n_steps * d * d + threads() * n_steps * d + n_paths * d)
     return 2 * solve_bytes(n_paths, n_steps, d, 0)
 
 

@@ -42,6 +42,16 @@ def test_given_increments_equal_internal_ones(ou, ladder):
     assert np.array_equal(a.x, b.x) and np.array_equal(a.cost, b.cost)
 
 
+@pytest.mark.parametrize("n_steps", [1, 2, 8, 32, 2048])
+def test_streamed_path_equals_the_whole_path_construction(ou, n_steps):
+    # the kernel streams the path (a coarse grid, then a chunk at a time; even and odd depths,
+    # one chunk or many); the increments must be those of the whole-path construction, bit for bit
+    dW = brownian_increments(11, 70, n_steps, 2, ou.T, path_offset=0)
+    a = solve(ou, None, "em", 0, n_steps, 70, 11)
+    b = solve(ou, None, "em", 0, n_steps, 70, 11, increments=dW)
+    assert np.array_equal(a.x, b.x)
+
+
 def test_given_increments_are_used(ou):
     zero = solve(ou, None, "em", 0, 16, 8, 0, increments=np.zeros((8, 16, 2)))
     h = ou.T / 16
