@@ -28,6 +28,7 @@ splitmix64 + libm generator and what the generated assembly shows.
 A key returned to Python by `stream_key` is a Python int: pass it back to compiled
 code as ``np.uint64(key)``.
 """
+import hashlib
 import math
 import struct
 from decimal import Context, Decimal
@@ -83,6 +84,17 @@ def replicate_seed(base, replicate):
     if replicate < 0:
         raise ValueError(f"replicate must be >= 0 (got {replicate})")
     return int(base) + int(replicate) * REPLICATE_STRIDE
+
+
+NAME_SEED_BITS = 40   # seeds derived from case names: far below MAX_SEED, whatever the replicates
+
+
+def name_seed(name, role):
+    """Seed of a case named `name` for `role` ("ladder" or "sweep") when its spec gives none:
+    a digest of the two, so cases with different names draw independent ladders and paths
+    (and the same name always the same ones)."""
+    digest = hashlib.blake2b(f"{role}\0{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> (64 - NAME_SEED_BITS)
 
 
 def heldout_seed(seed):

@@ -134,9 +134,25 @@ def learned_blocks(learned, rates, speed, gammas, results=None):
     return blocks, curves
 
 
+def independent_draws(replicates):
+    """One line: how many independent ladder draws and path sets stand behind the per-case
+    counts (cases whose replicates share every ladder seed, or every path seed, are one
+    experiment, whatever their cost labels), naming the cases that share them."""
+    per_case = replicates.groupby("case", sort=False)
+    ladders = per_case.ladder_seed.apply(lambda s: tuple(sorted(s)))
+    paths = per_case.sweep_seed.apply(lambda s: tuple(sorted(s)))
+    line = (f"Independence: the {len(ladders)} cases rest on {ladders.nunique()} independent sets of ladder draws "
+            f"and {paths.nunique()} of paths ({int(replicates.ladder_seed.nunique())} distinct ladder seeds over "
+            f"{len(replicates)} replicates)")
+    shared = [" = ".join(g.index) for _, g in ladders.groupby(ladders, sort=False) if len(g) > 1]
+    if shared:
+        line += "; cases sharing their ladder draws (one learned family, or specs with equal seeds): " + "; ".join(shared)
+    return line + "."
+
+
 def replicated(results, levels, windows, replicates=None):
     """The replicated analysis of a sweep's tables: {points, rates, speed, curves, bands,
-    spx, exponents, speedup, regularity, pilot, warnings}."""
+    spx, exponents, speedup, regularity, pilot, draws, warnings}."""
     points = pooled(results)
     rates = fit_rates(points, windows)
     model_rates = fit_rates(predicted_points(points), windows)
@@ -147,7 +163,9 @@ def replicated(results, levels, windows, replicates=None):
     t = {"points": points, "rates": rates, "speed": speedups(points), "curves": curves, "bands": bands, "spx": spx,
          "exponents": exponent_table(points, rates, model_rates), "speedup": speedup_table(curves, bands, spx),
          "regularity": regularity(levels), "n_rep": n_rep}
-    t["pilot"] = pilot_table(replicates, t["speedup"], curves) if replicates is not None and len(replicates) else None
+    have = replicates is not None and len(replicates)
+    t["pilot"] = pilot_table(replicates, t["speedup"], curves) if have else None
+    t["draws"] = independent_draws(replicates) if have else None
     t["warnings"] = stability_warnings(t["exponents"], t["speedup"], points)
     return t
 
@@ -386,6 +404,8 @@ def summary_blocks(t):
                          f"within {EXPONENT_TOL} in {len(near)} of {len(xm)} cases, "
                          f"{int(xm.model_within.sum())} of {int(xm.model_n.sum())} replicate fits")
             text.append(line + ".")
+    if t.get("draws"):
+        text.append(t["draws"])
     if pilot is not None and len(pilot):
         for r in pilot.itertuples():
             line = f"{r.case}: the pilot costs {r.pilot_cost:.3g} units per replicate, {pct(r.share)} of the run's total"

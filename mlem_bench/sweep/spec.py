@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import SpecError
 from ..ladders.learned import LearnedLadder
 from ..ladders.synthetic import SyntheticLadder
-from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED, REPLICATE_STRIDE
+from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED, REPLICATE_STRIDE, name_seed
 from ..numerics.solve import REFERENCES
 from ..problems import GaussianMixtureReverse, OrnsteinUhlenbeck
 from ..tuning.methods import BASELINES, METHODS
@@ -274,6 +274,8 @@ def build_ladder(table, problem, name, where):
     if kind == "synthetic":
         lraw = check_fields(table, LADDER_FIELDS, "[ladder]", where)
         lraw.pop("kind")
+        if "seed" not in table:     # each case its own ladder draw (docs/spec.md)
+            lraw["seed"] = name_seed(name, "ladder")
         check_seed(lraw["seed"], MAX_SEED, where)
         return built(where, SyntheticLadder, **lraw)
     lraw = check_fields(table, LEARNED_FIELDS, "[ladder]", where)
@@ -313,7 +315,10 @@ def parse_case(doc, where="<spec>"):
     p = check_fields(praw, PROBLEM_FIELDS["ou" if fam == "ou" else "gmm"], "[problem]", where)
     problem = build_problem(p, where)
     ladder = build_ladder(table_of(doc, "ladder", where), problem, name, where)
-    s = check_fields(table_of(doc, "sweep", where), SWEEP_FIELDS, "[sweep]", where)
+    stable = table_of(doc, "sweep", where)
+    s = check_fields(stable, SWEEP_FIELDS, "[sweep]", where)
+    if "seed" not in stable:        # each case its own paths (docs/spec.md)
+        s["seed"] = name_seed(name, "sweep")
     sweep = built(where, Sweep, **s)
     if isinstance(ladder, SyntheticLadder):     # the last replicate's ladder seed must fit too
         check_seed(ladder.seed, MAX_SEED - (sweep.replicates - 1) * REPLICATE_STRIDE, where)
