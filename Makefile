@@ -8,7 +8,7 @@ OUT    ?= results
 # (mlem_bench/numerics/jit_cache.py); `make clean` removes them
 export MLEM_BENCH_CACHE_DIR ?= $(CURDIR)/.cache/kernels
 
-.PHONY: run test bench-quick venv clean
+.PHONY: run test asymptote bench-quick venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ venv: $(VENV)/.installed-test
 # sweep of the cases that do not need them
 run: $(VENV)/.installed-run
 	$(BIN)/mlem-bench run --out $(OUT) --resume
+
+# the asymptotic suite (docs/asymptotic.md): rates down to errors of 1e-5, about 40 min here
+asymptote: $(VENV)/.installed-run
+	$(BIN)/mlem-bench run --suite asymptotic --out results-asymptotic --resume
 
 # The import-layer contract and `asv check` beside the kernel cache's warm-up (two
 # processes), then pytest on two workers (one Numba and one OpenMP thread each).

@@ -25,14 +25,16 @@ def memory_size(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a size; give e.g. 8G, 512M or a number of bytes")
     return int(float(m.group(1)) * SIZE_UNITS[m.group(2).upper()])
 
-SUITE = Path(__file__).resolve().parent / "suite"     # the default suite, shipped as package data
+SUITE = Path(__file__).resolve().parent / "suite"     # the shipped suites, package data
+SUITES = {"default": SUITE, "extra": SUITE / "extra", "asymptotic": SUITE / "asymptotic"}
 
 
-def default_specs():
-    """Every case of the default suite (mlem_bench/suite/*.toml, installed with the package)."""
-    specs = sorted(SUITE.glob("*.toml"))
+def default_specs(suite="default"):
+    """Every case of a shipped suite: "default" (mlem_bench/suite/*.toml), "extra" or
+    "asymptotic" (its subfolders; docs/asymptotic.md), installed with the package."""
+    specs = sorted(SUITES[suite].glob("*.toml"))
     if not specs:
-        raise SpecError(f"no SPEC given and no default suite in {SUITE}; pass spec files explicitly")
+        raise SpecError(f"no SPEC given and no {suite} suite in {SUITES[suite]}; pass spec files explicitly")
     return specs
 
 
@@ -122,7 +124,9 @@ def cmd_run(args):
     from .sweep.driver import run_sweep
     from .sweep.executors import make_executor
 
-    given = load_cases(args.spec or default_specs(), args.paths)
+    if args.spec and args.suite:
+        raise SpecError("give spec files or --suite, not both")
+    given = load_cases(args.spec or default_specs(args.suite or "default"), args.paths)
     to_train = missing_families(given)
     if to_train:
         from .optional import require_torch
@@ -302,6 +306,8 @@ def main(argv=None):
     run = sub.add_parser("run", help="run benchmark cases and write results, rates, report and plot (learned "
                                       "families missing from their checkpoints folder are trained first)")
     run.add_argument("spec", nargs="*", help="case files (default: the suite shipped in mlem_bench/suite/*.toml)")
+    run.add_argument("--suite", choices=sorted(SUITES), default=None,
+                     help="run a shipped suite instead of spec files (default: the default suite)")
     run.add_argument("--out", default="results", help="output folder (default: results)")
     run.add_argument("--paths", type=int, default=None, help="override [sweep].n_paths of every case")
     run.add_argument("--resume", action="store_true",

@@ -30,8 +30,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 # the modules marked slow, by measured duration (pytest --durations), longest first
-SLOW_FIRST = ["test_rates.py", "test_installed.py", "test_unet.py", "test_cli.py", "test_blocks.py",
-              "test_bad_input.py"]
+SLOW_FIRST = ["test_rates.py", "test_asymptotic.py", "test_installed.py", "test_unet.py", "test_cli.py",
+              "test_blocks.py", "test_bad_input.py"]
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from ..tuning.methods import ALL_METHODS
-from .rates import frontier, method_pairs
+from .rates import fit_window, frontier, method_pairs
 
 GRID_PER_DECADE = 8       # grid errors 10^(k/8): the same points for every replicate and case
 BOOT_LEVEL = 0.95         # nominal level of the bootstrap interval of a median
@@ -235,6 +235,62 @@ def speedup_table(curves, bands, spx):
     cols = (["case", "method", "gamma", "error", "s_median", "s_lo", "s_hi", "s_q10", "s_q90"]
             + [f"x_{k}" for k in dist] + ["x_median_large", "x_median_small"])
     return pd.DataFrame(out).reindex(columns=cols)
+
+
+def decades(eps):
+    """Decade windows (largest, smallest target error) anchored at the smallest target:
+    (10 e_min, e_min), (100 e_min, 10 e_min), ... while a window lies within the targets."""
+    eps = np.asarray(eps, float)
+    lo, top = float(eps.min()), float(eps.max())
+    out = []
+    while 10 * lo <= top * (1 + 1e-9):
+        out.append((10 * lo, lo))
+        lo *= 10
+    return out
+
+
+def local_exponents(points, against="mlem"):
+    """Exponents over each decade of target error (`decades` of the case's targets), per
+    (case, replicate): each method's cost exponent (-slope of log cost on log error on the
+    replicate's frontier within the decade; NaN with fewer than 3 points or errors spread by
+    less than 2x) and the speed-up exponent of `against` over each other method, the
+    difference of their two cost exponents (d log S / d log(1/e) of S = C_other / C_against
+    fitted over the decade; on a decade's few configurations the cheapest-configuration curve
+    S(e) is a step function too coarse to fit). One row per (case, replicate, quantity,
+    decade); quantity is a method name or "speedup-<method>"."""
+    out = []
+    for case, g in points.groupby("case", sort=False):
+        gamma = float(g.gamma.iloc[0])
+        for hi, lo in decades(g.eps_target.unique()):
+            for rep, r in g.groupby("replicate", sort=False):
+                x = {}
+                for method, m in r.groupby("method", sort=False):
+                    w = fit_window(frontier(m), (hi, lo))
+                    ok = len(w) >= 3 and w.error.max() >= 2 * w.error.min()
+                    x[method] = -log_slope(w.error, w.cost) if ok else np.nan
+                    out.append({"case": case, "replicate": int(rep), "gamma": gamma, "quantity": method,
+                                "eps_hi": hi, "eps_lo": lo, "exponent": x[method],
+                                "theory": -ALL_METHODS[method].theory_slope(gamma)})
+                for method in x:
+                    if method != against and against in x:
+                        out.append({"case": case, "replicate": int(rep), "gamma": gamma,
+                                    "quantity": f"speedup-{method}", "eps_hi": hi, "eps_lo": lo,
+                                    "exponent": x[method] - x[against],
+                                    "theory": theory_speedup_exponent(method, gamma, against)})
+    return pd.DataFrame(out, columns=["case", "replicate", "gamma", "quantity", "eps_hi", "eps_lo", "exponent",
+                                      "theory"])
+
+
+def local_exponent_table(local):
+    """Per (case, quantity, decade): the local exponent's distribution over replicates
+    (median, bootstrap interval, 10-90%) against theory."""
+    out = []
+    for (case, q, hi, lo), g in local.groupby(["case", "quantity", "eps_hi", "eps_lo"], sort=False):
+        d = distribution(g.exponent)
+        out.append({"case": case, "quantity": q, "gamma": float(g.gamma.iloc[0]), "eps_hi": hi, "eps_lo": lo, **d,
+                    "theory": float(g.theory.iloc[0])})
+    return pd.DataFrame(out, columns=["case", "quantity", "gamma", "eps_hi", "eps_lo", "n", "median", "lo", "hi",
+                                      "q10", "q90", "theory"])
 
 
 def regularity(levels):

@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import SpecError, TuningError
 from ..tuning.calibrate import ErrorModel
 from ..tuning.methods import METHODS
-from .curves import curve_table
+from .curves import curve_table, decades
 from .rates import fit_slope, fit_window, frontier, predicted_points
 
 LEVEL_FIELDS = ("cost", "error", "delta")
@@ -175,3 +175,16 @@ def window_exponents(configs, windows):
             row[method] = -fit_slope(f.error, f.cost)[0] if len(f) >= 3 else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def ideal_local_exponents(gamma, eps, levels=40):
+    """The tuner's predicted cost exponents of EM and ML-EM per decade of `eps` (`curves.decades`)
+    on the ideal geometric ladder (`geometric_levels`, T = 1, c_h = 1, knobs 0.5 / 0.5): what the
+    error model itself gives over the same decades, its finite level sums included.
+    Returns a frame with eps_hi, eps_lo, em, mlem."""
+    model, ladder = error_model(geometric_levels(gamma, levels), T=1.0, c_h=1.0)
+    windows = decades(eps)
+    lo = min(w[1] for w in windows)
+    grid = np.geomspace(max(eps), lo, 8 * int(np.ceil(np.log10(max(eps) / lo))) + 1)
+    configs, _ = predict(model, ladder, splits=(0.5,), var_shares=(0.5,), eps=grid)
+    return window_exponents(configs, windows)

@@ -165,3 +165,33 @@ def plot_speedup_lines(curves, path, title="speed-up of ML-EM over EM", dpi=120)
     ax.invert_xaxis()
     ax.legend(fontsize=7)
     save_figure(plt, fig, path, dpi)
+
+
+def plot_local_exponents(local, ideal, path):
+    """Per case: the local cost exponents of EM and ML-EM and the speed-up exponent by decade
+    of target error (median over replicates, bootstrap interval as error bars), theory as
+    horizontal lines and the ideal-ladder model's exponents as open markers."""
+    cases = list(dict.fromkeys(local.case))
+    plt, fig, axes = grid(len(cases))
+    for ax, case in zip(axes, cases):
+        g = local[local.case == case]
+        for q, color, marker, label in (("em", "C0", "o", "EM"), ("mlem", "C3", "s", "ML-EM"),
+                                        ("speedup-em", "C2", "D", "speed-up")):
+            x = g[(g.quantity == q) & (g["n"] > 0)]
+            if not len(x):
+                continue
+            mid = np.sqrt(x.eps_hi * x.eps_lo)
+            yerr = np.vstack([x["median"] - x.lo.fillna(x["median"]), x.hi.fillna(x["median"]) - x["median"]])
+            ax.errorbar(mid, x["median"], yerr=yerr, fmt=marker + "-", color=color, ms=4, lw=1, capsize=3,
+                        label=f"{label} (median, 95% boot)")
+            ax.axhline(float(x.theory.iloc[0]), color=color, ls="--", lw=1)
+            i = ideal[ideal.case == case] if q in ("em", "mlem") else ideal.iloc[:0]
+            if len(i):
+                ax.plot(np.sqrt(i.eps_hi * i.eps_lo), i[q], marker, color=color, mfc="none", ms=7,
+                        label=f"{label} ideal-ladder model")
+        ax.set(xscale="log", xlabel="decade of target error (geometric centre)", ylabel="local exponent",
+               title=f"{case} (dashed: theory)")
+        ax.invert_xaxis()
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    save_figure(plt, fig, path, 110)

@@ -13,8 +13,8 @@ from ..analysis.rates import fit_rates, pooled, speedups
 from ..files import atomic_write
 from ..sweep.tables import fit_windows, read_optional, read_table
 from .blocks import fmt, ladder_gammas, md_table, report_blocks, summary_blocks
-from .figures import (plot_frontiers, plot_ladders, plot_regimes, plot_speedup_curves, plot_speedup_lines,
-                      plot_top_evals)
+from .figures import (plot_frontiers, plot_ladders, plot_local_exponents, plot_regimes, plot_speedup_curves,
+                      plot_speedup_lines, plot_top_evals)
 
 
 def to_markdown(blocks):
@@ -69,6 +69,8 @@ def render_report(out):
     atomic_write(out / "top_evals.png", lambda p: plot_top_evals(points, p))
     atomic_write(out / "ladder.png", lambda p: plot_ladders(lv0, t["gammas"], p))
     atomic_write(out / "speedup_curves.png", lambda p: plot_speedup_curves(t["bands"], t["spx"], p))
+    if t["local"]["n"].gt(0).any():
+        atomic_write(out / "local_exponents.png", lambda p: plot_local_exponents(t["local"], t["ideal"], p))
     if results.sw2.notna().any():
         atomic_write(out / "weak.png", lambda p: plot_frontiers(points, rates, p, y="sw2", ylabel="sliced W2 to exact",
                                                                  floors=floors))
@@ -79,7 +81,8 @@ def render_report(out):
         atomic_write(out / "learned_speedup.png", lambda p: plot_speedup_lines(curves, p))
     derived = {"rates": t["rates"].drop(columns="intercept"), "speedup": t["speed"], "gamma": t["gammas"],
                "speedup_curves": t["curves"], "speedup_bands": t["bands"], "exponents": t["exponents"],
-               "speedup_summary": t["speedup"], "regularity": t["regularity"]}
+               "speedup_summary": t["speedup"], "regularity": t["regularity"], "local_exponents": t["local"],
+               "ideal_exponents": t["ideal"]}
     for stem, df in derived.items():
         atomic_write(out / f"{stem}.csv", lambda p, df=df: df.to_csv(p, index=False))
     atomic_write(out / "report.md", lambda p: Path(p).write_text(to_markdown(blocks)))

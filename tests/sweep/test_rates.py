@@ -3,10 +3,12 @@
 the baselines are dropped, they make no rate claim).
 
 Tolerances, from the issue and justified here: the median ML-EM cost exponent over the
-replicates lies within 0.25 of theory (a quarter of the gap between the EM and ML-EM
+smaller half of each replicate's errors lies within 0.25 of theory (a quarter of the gap between the EM and ML-EM
 theories for gamma > 2, so the test still tells them apart); the median speed-up exponent
 d log S / d log(1/e) within 0.3 of theory (it is the difference of two fitted exponents);
 the median S(e) at the smallest grid error every replicate reaches exceeds 3 for gamma >= 2.5.
+The three cases are independent: each draws its own ladder fields and paths (seeds derived from
+the case names).
 Measured values: docs/method.md.
 """
 import numpy as np
@@ -48,29 +50,23 @@ def test_every_replicate_ran(sweep):
     assert (res.groupby("case").replicate.nunique() == 8).all()
 
 
-# Measured (make run of this code, 8 replicates): median ML-EM exponents 2.14, 3.00 and 3.44
-# against the asymptotic 1.75, 2.5 and 3.0 — steeper by 0.39-0.50. The tuner's error model
-# predicts exactly that over the same targets (2.12, 2.97, 3.42; next test): over the first
-# decade of errors the level sum of the ML-EM cost is still growing towards its asymptotic
-# form (tests/analysis/test_model_exponents.py: on an ideal ladder the model needs errors
-# about 10^3 below the coarsest level's to come within 0.15 of theory). So the claim "within
-# 0.25 of the asymptotic theory" does not hold over the suite's range; strict xfail so that a
-# suite reaching the asymptotic range shows up as a failure to update. Tolerance unchanged.
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="measured median ML-EM exponents 2.14, 3.00, 3.44 vs asymptotic theory 1.75, "
-                                       "2.5, 3.0: pre-asymptotic, as the error model predicts (docs/method.md)")
-@pytest.mark.parametrize("case", CASES)
-def test_median_mlem_exponent_matches_theory(sweep, case):
-    r = sweep[2].loc[(case, "mlem")]
-    assert r.n == 8 and abs(r["median"] - r.theory) <= 0.25, r
+# No test here that the median ML-EM exponent over the shipped targets (0.05 down to 7.8e-4,
+# under two decades below the coarsest level) matches the asymptotic theory: it does not, and
+# the error model says why (tests/analysis/test_model_exponents.py: over the first decades the
+# level sum is still growing towards its asymptotic form). The claim is tested where it
+# applies, over the smallest decade of the asymptotic suite's targets: tests/sweep/test_asymptotic.py.
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("method", ["em", "mlem"])
-def test_exponents_match_the_error_model_over_the_same_targets(sweep, case, method):
-    # Each replicate's measured exponent against the exponent its own tuner's error model
-    # predicts for the same configurations (pilot-fitted constants, finite level sums, integer
-    # steps): within 0.25 (the tolerance above) in at least 7 of 8 replicates and in the
-    # median. Measured: all 8 for ML-EM, medians 2.14/2.12, 3.00/2.97, 3.44/3.42.
+def test_error_model_is_calibrated_over_the_same_targets(sweep, case, method):
+    # A calibration check, not evidence about the rate: each replicate's measured exponent
+    # against the exponent its own tuner's error model predicts for the same configurations
+    # (pilot-fitted constants, finite level sums, integer steps). EM's measured cost equals its
+    # predicted cost in every cell and ML-EM's matches it in expectation (the kernel's counted
+    # cost is what `mlem_step_cost` models), so this checks that the measured/predicted error
+    # ratio has no trend over the targets: within 0.25 in at least 7 of 8 replicates and in
+    # the median.
     r = sweep[2].loc[(case, method)]
     assert r.model_n == 8 and r.model_within >= 7 and abs(r["median"] - r.model) <= 0.25, r
 
