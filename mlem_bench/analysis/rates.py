@@ -51,6 +51,16 @@ def pooled(results):
     return pd.DataFrame(out)
 
 
+def relative_error_se(row):
+    """Standard error of a pooled row's RMS error relative to it, from the spread of its
+    per-batch mean squared errors (delta method: se(e) / e = se(mean sq) / (2 mean sq))."""
+    w = np.asarray(row.weights, float)
+    sq = np.asarray(row.sq, float)
+    msq = np.average(sq, weights=w)
+    se = np.sqrt(np.average((sq - msq) ** 2, weights=w) / max(len(sq) - 1, 1))
+    return float(0.5 * se / max(msq, 1e-300))
+
+
 def predicted_points(points):
     """The tuner's own prediction of the same configurations: `points` with cost and error
     replaced by the error model's pred_cost and pred_error (rows without one dropped). Fitted

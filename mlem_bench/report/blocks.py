@@ -8,7 +8,7 @@ from ..analysis.curves import (EXPONENT_TOL, SPEEDUP_EXPONENT_TOL, curve_bands, 
                                speedup_table)
 from ..analysis.predict import ideal_local_exponents
 from ..analysis.diagnostics import measured_gamma
-from ..analysis.rates import fit_rates, pooled, predicted_points, speedups
+from ..analysis.rates import fit_rates, pooled, predicted_points, relative_error_se, speedups
 from ..sweep.tables import SKIPPED_COLUMNS
 from .learned import break_even, knob_grids, learned_speedups
 
@@ -207,6 +207,7 @@ def local_blocks(t):
             if m in ("mlem", "em") and len(i):
                 row[f"{name} ideal"] = fmt(float(i[m].iloc[0]))
         rows.append(row)
+    rel = np.array([relative_error_se(r) for r in t["points"].itertuples()])
     return [("h2", "Local exponents by decade"),
             ("p", "Per decade of target error (anchored at the smallest target): each method's cost exponent on "
                   "every replicate's own frontier within the decade, and the speed-up exponent d log S / d log(1/e) "
@@ -214,7 +215,8 @@ def local_blocks(t):
                   "coarse to fit); medians over replicates with 95% bootstrap intervals. 'ideal': the "
                   "tuner's error model on an ideal geometric ladder of the same gamma over the same decade (its "
                   "finite level sums included; theory is its limit). The rates are asymptotic: read the smallest "
-                  "decade."),
+                  f"decade. Relative standard error of the measured errors (from their path batches): median "
+                  f"{np.median(rel):.1%}, largest {rel.max():.1%} over {rel.size} configurations."),
             ("table", pd.DataFrame(rows)), ("img", "local_exponents.png")]
 
 
@@ -260,10 +262,7 @@ def extend_hint(p):
     ml = p[p.method == "mlem"]
     smallest = ml.loc[ml.error.idxmin()] if len(ml) else None
     if smallest is not None:
-        w = np.asarray(smallest.weights, float)
-        sq = np.asarray(smallest.sq, float)
-        se = np.sqrt(np.average((sq - np.average(sq, weights=w)) ** 2, weights=w) / max(len(sq) - 1, 1))
-        rel = 0.5 * se / max(smallest.error ** 2, 1e-300)
+        rel = relative_error_se(smallest)
         if rel > 0.05:
             return f"more paths (the smallest ML-EM error has a {rel:.0%} standard error)"
     top = int(p.level.max()) if len(p) else 0
