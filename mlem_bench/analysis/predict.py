@@ -177,14 +177,18 @@ def window_exponents(configs, windows):
     return pd.DataFrame(rows)
 
 
-def ideal_local_exponents(gamma, eps, levels=40):
-    """The tuner's predicted cost exponents of EM and ML-EM per decade of `eps` (`curves.decades`)
-    on the ideal geometric ladder (`geometric_levels`, T = 1, c_h = 1, knobs 0.5 / 0.5): what the
-    error model itself gives over the same decades, its finite level sums included.
-    Returns a frame with eps_hi, eps_lo, em, mlem."""
+def ideal_exponents(gamma, eps, windows, levels=40):
+    """The tuner's predicted cost exponents of EM and ML-EM at the targets `eps`, fitted over
+    each window (largest, smallest target error), on the ideal geometric ladder
+    (`geometric_levels`, T = 1, c_h = 1, knobs 0.5 / 0.5): what the error model itself gives
+    over those targets, its finite level sums and integer steps included (the pre-asymptotic
+    theory; its limit as the errors shrink is the rate table). Returns `window_exponents`'
+    frame: eps_hi, eps_lo, em, mlem."""
     model, ladder = error_model(geometric_levels(gamma, levels), T=1.0, c_h=1.0)
-    windows = decades(eps)
-    lo = min(w[1] for w in windows)
-    grid = np.geomspace(max(eps), lo, 8 * int(np.ceil(np.log10(max(eps) / lo))) + 1)
-    configs, _ = predict(model, ladder, splits=(0.5,), var_shares=(0.5,), eps=grid)
+    configs, _ = predict(model, ladder, splits=(0.5,), var_shares=(0.5,), eps=np.sort(np.asarray(eps, float))[::-1])
     return window_exponents(configs, windows)
+
+
+def ideal_local_exponents(gamma, eps, levels=40):
+    """`ideal_exponents` at the targets `eps` over each of their decades (`curves.decades`)."""
+    return ideal_exponents(gamma, eps, decades(eps), levels)

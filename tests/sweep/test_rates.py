@@ -2,10 +2,15 @@
 (their specs exactly as shipped: 8 replicates, each its own ladder draw, pilot and paths;
 the baselines are dropped, they make no rate claim).
 
-Tolerances, from the issue and justified here: the median ML-EM cost exponent over the
-smaller half of each replicate's errors lies within 0.25 of theory (a quarter of the gap between the EM and ML-EM
-theories for gamma > 2, so the test still tells them apart); the median speed-up exponent
-d log S / d log(1/e) within 0.3 of theory (it is the difference of two fitted exponents);
+These targets (0.05 down to 7.8e-4) are pre-asymptotic: the exponents are compared with the
+ideal-ladder model's over the same targets (the error model on an ideal geometric ladder,
+finite level sums included), whose limit is the asymptotic theory
+(tests/analysis/test_model_exponents.py); the asymptotic claim itself is tested over the smallest
+decade of the asymptotic suite (tests/sweep/test_asymptotic.py). Tolerances, from the issue and
+justified here: the median ML-EM cost exponent over the smaller half of each replicate's errors
+lies within 0.25 of the model's (a quarter of the gap between the EM and ML-EM theories for
+gamma > 2, so the test still tells them apart); the median speed-up exponent
+d log S / d log(1/e) within 0.3 of the model's (it is the difference of two fitted exponents);
 the median S(e) at the smallest grid error every replicate reaches exceeds 3 for gamma >= 2.5.
 The three cases are independent: each draws its own ladder fields and paths (seeds derived from
 the case names).
@@ -17,6 +22,7 @@ import pytest
 from helpers import SUITE
 from mlem_bench.analysis.curves import (curve_bands, exponent_table, speedup_curves, speedup_exponents,
                                         speedup_table)
+from mlem_bench.analysis.predict import ideal_exponents
 from mlem_bench.analysis.rates import fit_rates, fit_slope, frontier, pooled, predicted_points
 from mlem_bench.sweep.driver import run_sweep
 from mlem_bench.sweep.spec import load_doc, parse_case
@@ -71,18 +77,38 @@ def test_error_model_is_calibrated_over_the_same_targets(sweep, case, method):
     assert r.model_n == 8 and r.model_within >= 7 and abs(r["median"] - r.model) <= 0.25, r
 
 
+@pytest.fixture(scope="module")
+def ideal():
+    """{case: the ideal-ladder model's EM and ML-EM exponents at the case's targets, over all of
+    them and over their smaller half} (`analysis.predict.ideal_exponents`: the pre-asymptotic
+    theory over these targets; tests/analysis/test_model_exponents.py checks its limit)."""
+    out = {}
+    for c in CASES:
+        doc = load_doc(SUITE / f"{c}.toml")
+        eps = doc["sweep"]["eps"]
+        x = ideal_exponents(doc["ladder"]["gamma"], eps, [(eps[0], eps[-1]), (eps[len(eps) // 2], eps[-1])])
+        out[c] = {"all": x.iloc[0], "smaller": x.iloc[1]}
+    return out
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_mlem_exponent_over_the_smaller_errors_matches_theory(sweep, case):
-    # the same fit over the smaller half of each replicate's errors, where the rate claim is
-    # asymptotic: measured 1.97, 2.66, 3.01 against 1.75, 2.5, 3.0 (tolerance 0.25, as above)
+def test_mlem_exponent_over_the_smaller_errors_matches_the_ideal_ladder_model(sweep, ideal, case):
+    # The fit over the smaller half of each replicate's errors against the ideal-ladder model's
+    # exponent over the smaller half of the targets (within 0.25, as above). Not against the
+    # asymptotic theory: these targets are pre-asymptotic (with this code's independent case
+    # seeds, measured 2.05 / 2.65 / 3.26 against theory 1.75 / 2.5 / 3 and model 1.94 / 2.74 / 3.18).
     r = sweep[2].loc[(case, "mlem")]
-    assert r.n == 8 and abs(r["median_small"] - r.theory) <= 0.25, r
+    assert r.n == 8 and abs(r["median_small"] - ideal[case]["smaller"].mlem) <= 0.25, (r, ideal[case])
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_median_speedup_exponent_matches_theory(sweep, case):
+def test_median_speedup_exponent_matches_the_ideal_ladder_model(sweep, ideal, case):
+    # d log S / d log(1/e) over the S(e) grid against the ideal-ladder model's EM exponent minus
+    # its ML-EM exponent over the same targets (within 0.3, as above): measured 0.35 / 0.72 / 0.88,
+    # model 0.51 / 0.71 / 0.77, asymptotic theory 0.75 / 1 / 1.
     s = sweep[3].loc[(case, "em")]
-    assert s.x_n == 8 and abs(s.x_median - s.x_theory) <= 0.3, s
+    model = ideal[case]["all"].em - ideal[case]["all"].mlem
+    assert s.x_n == 8 and abs(s.x_median - model) <= 0.3, (s, ideal[case])
 
 
 @pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3"])
