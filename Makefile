@@ -51,4 +51,4 @@ bench-quick: $(VENV)/.installed-test
 	$(BIN)/asv run --python=same --quick --show-stderr --dry-run
 
 clean:
-	rm -rf $(VENV) $(OUT) .asv .cache
+	rm -rf $(VENV) $(OUT) results-asymptotic .asv .cache
