@@ -29,6 +29,25 @@ def depth_of(n_steps):
 
 
 @njit(inline="always")
+def split_midpoints(Z, node0, T, n_steps, half, W):
+    """W at the midpoints of W's intervals of 2 half steps (a grid within a path of n_steps):
+    interval r takes the normals of node node0 + r (rows (node0 + r) d + c of Z). The
+    midpoint's sd given the endpoints is sqrt(length / 4); the whole-path and the streamed
+    construction both compute it here, so they agree bit for bit."""
+    dim, m = W.shape[1], W.shape[2]
+    sd = np.sqrt(T * half / n_steps / 2.0)
+    for r in range((W.shape[0] - 1) // (2 * half)):
+        left = 2 * half * r
+        for c in range(dim):
+            zr = Z[(node0 + r) * dim + c]
+            wl = W[left, c]
+            wr = W[left + 2 * half, c]
+            wm = W[left + half, c]
+            for b in range(m):
+                wm[b] = 0.5 * (wl[b] + wr[b]) + sd * zr[b]
+
+
+@njit(inline="always")
 def levy_block(Z, T, W):
     """Brownian motion W (N+1, d, m) on the uniform grid of N = 2^j steps of m paths from
     their node normals Z (N d, m): row m_node * d + c holds component c of node m_node.
@@ -42,21 +61,10 @@ def levy_block(Z, T, W):
         for b in range(m):
             W[0, c, b] = 0.0
             W[n_steps, c, b] = sq * Z[c, b]
-    node = 1
     half = n_steps // 2
     while half >= 1:
-        # intervals of 2*half steps, split at their midpoints; sd of the midpoint
-        # given the endpoints is sqrt(length / 4)
-        sd = np.sqrt(T * half / n_steps / 2.0)
-        for left in range(0, n_steps, 2 * half):
-            for c in range(dim):
-                zr = Z[node * dim + c]
-                wl = W[left, c]
-                wr = W[left + 2 * half, c]
-                wm = W[left + half, c]
-                for b in range(m):
-                    wm[b] = 0.5 * (wl[b] + wr[b]) + sd * zr[b]
-            node += 1
+        # the first node of this depth is its number of intervals, n_steps / (2 half)
+        split_midpoints(Z, n_steps // (2 * half), T, n_steps, half, W)
         half //= 2
 
 
@@ -80,6 +88,7 @@ def stream_grid(n_steps):
     return coarse, n_steps // coarse
 
 
+@njit(cache=True)
 def stream_rows(n_steps):
     """Rows (node normals per component) of a streamed path's normals scratch."""
     coarse, chunk = stream_grid(n_steps)
@@ -115,17 +124,7 @@ def stream_chunk(keys, T, n_steps, k, Wc, Z, Wk):
     while half >= 1:
         Zd = Z[:count * dim]
         fill_normals_block(keys, (first + k * count) * dim, Zd)
-        # the same expression as `levy_block` (half / n_steps is the same power of two)
-        sd = np.sqrt(T * half / n_steps / 2.0)
-        for r in range(count):
-            left = 2 * half * r
-            for c in range(dim):
-                zr = Zd[r * dim + c]
-                wl = Wk[left, c]
-                wr = Wk[left + 2 * half, c]
-                wm = Wk[left + half, c]
-                for b in range(m):
-                    wm[b] = 0.5 * (wl[b] + wr[b]) + sd * zr[b]
+        split_midpoints(Zd, 0, T, n_steps, half, Wk)
         first *= 2
         count *= 2
         half //= 2

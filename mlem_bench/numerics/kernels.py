@@ -152,7 +152,7 @@ def run_block(prob, lad, method, level, probs, x0, T, n_steps, seed, a,
     draw = noisy and not use_given
     # the block's Brownian motion, streamed (brownian.py): a coarse grid, then one chunk at a time
     coarse, chunk = stream_grid(n_steps)
-    Z = np.empty((max(coarse, chunk // 2, 1) * dim if draw else 0, m))
+    Z = np.empty((stream_rows(n_steps) * dim if draw else 0, m))
     Wc = np.empty((coarse + 1 if draw else 0, dim, m))
     W = np.empty((chunk + 1 if draw else 0, dim, m))
     wkeys = np.empty(m, dtype=np.uint64)
