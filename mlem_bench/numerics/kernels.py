@@ -10,6 +10,7 @@ One kernel, `simulate`, steps every path with one of these methods:
             m_l = round(1/p_l) steps (random phase per path) with weight m_l
 * STITCH    EM with level 1 for steps n < switch_step and level k after
 * DIAG      EM with level k, recording moments of f^l - f^{l-1} and f^l - f along the path
+            (level l on a random fraction probs[l] of the path-steps: `diag_step`)
 * NOISE     X_{n+1} = X_n + g(t_n) dW_n only: the cost of drawing the path, the floor of a step
 
 Lock-step blocks: threads take blocks of up to B paths; a block advances together with
@@ -137,6 +138,65 @@ def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase
                     F[c, b] += w * (vals[l, c, b] - vals[l - 1, c, b])
 
 
+@njit(inline="always")
+def diag_step(t, X, prob, lad, probs, bkeys, counter0, vals, drawn, idx, scr, G, H, cost, evals, diag_out,
+              inv_sqrt_d):
+    """Add this step's DIAG moments of every level l >= 1 to diag_out, on a sample.
+
+    Level l's difference f^l - f^{l-1} is recorded on the paths where uniform number
+    counter0 + l of the path's stream is below probs[l] (every path when probs[l] = 1, none
+    when 0), weighted 1/probs[l] so that the sums stay unbiased (Horvitz-Thompson): the
+    pilot measures an expensive level on a fraction of its path-steps. f^l is evaluated,
+    once, on the paths that sample l or l + 1; cost[b] and evals[b, l] count it. Level 0
+    (the exact drift, counted cost 0) is evaluated on every path."""
+    dim, m = X.shape
+    n_levels = vals.shape[0]
+    cost_table = lad[1]
+    for l in range(1, n_levels):
+        pl = probs[l]
+        for b in range(m):
+            drawn[l, b] = pl >= 1.0 or (pl > 0.0 and uniform(bkeys[b], counter0 + l) < pl)
+    for b in range(m):
+        drawn[n_levels, b] = False
+    for l in range(n_levels):
+        cnt = 0
+        for b in range(m):
+            if l == 0 or drawn[l, b] or drawn[l + 1, b]:
+                idx[cnt] = b
+                cnt += 1
+        if cnt == 0:
+            continue
+        # one call site: each inlines a full copy of the level's code (compile time)
+        level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, vals[l])
+        if l == 0:
+            continue
+        cl = cost_table[l]
+        for j in range(cnt):
+            cost[idx[j]] += cl
+            evals[idx[j], l] += 1
+        w = 1.0 / probs[l]
+        for b in range(m):
+            if not drawn[l, b]:
+                continue
+            s = 0.0
+            y = 0.0
+            e = 0.0
+            for c in range(dim):
+                r = vals[l, c, b] - vals[l - 1, c, b]
+                s += r * r
+                y += r
+                q = vals[l, c, b] - vals[0, c, b]
+                e += q * q
+            y *= inv_sqrt_d
+            d = diag_out[b, l]
+            d[DIAG_SQ] += w * s
+            d[DIAG_Y1] += w * y
+            d[DIAG_Y2] += w * (y * y)
+            d[DIAG_Y3] += w * (y * y * y)
+            d[DIAG_Y4] += w * (y * y * y * y)
+            d[DIAG_ERR] += w * e
+
+
 @njit
 def run_block(prob, lad, method, level, probs, x0, T, n_steps, seed, a,
               noisy, dW_given, col, share, switch_step, n_scratch, x_out, cost_out, evals_out, diag_out,
@@ -198,28 +258,8 @@ def run_block(prob, lad, method, level, probs, x0, T, n_steps, seed, a,
                 cost[b] += cl
                 evals_out[b, lv] += 1
             if method == DIAG:
-                for l in range(n_levels):
-                    level_drift(l, t, X, prob, lad, scr, vals[l])
-                    if l == 0:
-                        continue
-                    for b in range(m):
-                        s = 0.0
-                        y = 0.0
-                        e = 0.0
-                        for c in range(dim):
-                            r = vals[l, c, b] - vals[l - 1, c, b]
-                            s += r * r
-                            y += r
-                            q = vals[l, c, b] - vals[0, c, b]
-                            e += q * q
-                        y *= inv_sqrt_d
-                        d = diag_out[b, l]
-                        d[DIAG_SQ] += s
-                        d[DIAG_Y1] += y
-                        d[DIAG_Y2] += y * y
-                        d[DIAG_Y3] += y * y * y
-                        d[DIAG_Y4] += y * y * y * y
-                        d[DIAG_ERR] += e
+                diag_step(t, X, prob, lad, probs, bkeys, n * MAX_LEVELS, vals, drawn, idx, scr, G, H,
+                          cost, evals_out, diag_out, inv_sqrt_d)
         if noisy:
             if use_given:
                 for c in range(dim):

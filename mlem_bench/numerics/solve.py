@@ -70,6 +70,23 @@ def check_probs(probs, level, n_levels):
     return p
 
 
+def check_fractions(fractions, n_levels):
+    """DIAG sampling fractions indexed by level (entry 0 ignored), validated for 1..L:
+    level l is recorded on a random fraction q_l of the path-steps (0: not at all)."""
+    q = np.ones(n_levels)
+    if fractions is None:
+        return q
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.shape != (n_levels,):
+        raise ValueError(f"diag fractions must be indexed by level: a 1-D array of length {n_levels} "
+                         f"(got shape {fractions.shape})")
+    bad = [l for l in range(1, n_levels) if not 0.0 <= fractions[l] <= 1.0]
+    if bad:
+        raise ValueError(f"diag fraction q_{bad[0]} = {fractions[bad[0]]!r} is outside [0, 1]")
+    q[1:] = fractions[1:]
+    return q
+
+
 def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
           increments=None, block_size=None, x0=None, share=1, switch_step=0):
     """Solve `problem` to its horizon T for n_paths paths.
@@ -84,7 +101,8 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
     n_steps : int, a power of two
     n_paths, seed : int
         Paths 0..n_paths-1 under `seed` (common random numbers across methods).
-    probs : array indexed by level (ML-EM, schedule), default all 1.
+    probs : array indexed by level (ML-EM, schedule), default all 1. For "diag": the
+        fraction of path-steps on which each level's difference is recorded (default all 1).
     increments : optional (n_paths, n_steps, d) Brownian increments to use instead.
     block_size : paths per lock-step block (default kernels.BLOCK; results do not depend on it).
     x0 : optional (n_paths, d) initial states (default: problem.initial_states).
@@ -111,7 +129,12 @@ def solve(problem, ladder, method, level, n_steps, n_paths, seed, probs=None,
     n_paths, dim = int(n_paths), problem.dim
     if n_paths < 1:
         raise ValueError(f"n_paths must be >= 1 (got {n_paths})")
-    p = check_probs(probs, level, L + 1) if method in ("mlem", "schedule") else np.ones(L + 1)
+    if method in ("mlem", "schedule"):
+        p = check_probs(probs, level, L + 1)
+    elif method == "diag":
+        p = check_fractions(probs, L + 1)
+    else:
+        p = np.ones(L + 1)
     lad = ladder_arrays(ladder, dim)
     if x0 is None:
         x0 = problem.initial_states(seed, n_paths)

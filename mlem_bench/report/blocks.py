@@ -50,7 +50,7 @@ def overlap(lo, hi, a, b):
     return bool(np.isfinite(lo) and np.isfinite(hi) and max(lo, a) <= min(hi, b))
 
 
-def learned_blocks(learned, rates, speed, gammas, results=None):
+def learned_blocks(learned, rates, speed, gammas, results=None, replicates=None):
     """Report section of the learned ladders: sizes, costs, errors, gamma, whether the
     theory at the measured gamma predicts the fitted exponents, the speed-up curve in
     multiply-adds and in time beside the tuner's and the twin's prediction, and the
@@ -127,7 +127,9 @@ def learned_blocks(learned, rates, speed, gammas, results=None):
         st = learned_speedups(results, case, g)
         if len(st):
             curves[case] = st
-            be = break_even(results, case, g, float(st.error.iloc[-1]))
+            rp = replicates[replicates.case == case] if replicates is not None else []
+            pilot = (float(rp.pilot_cost.median()), float(rp.pilot_wall_s.median())) if len(rp) else None
+            be = break_even(results, case, g, float(st.error.iloc[-1]), pilot)
             blocks.append(("table", st))
             if be is not None:
                 blocks.append(("table", be))
@@ -221,20 +223,29 @@ def local_blocks(t):
 
 
 def pilot_table(replicates, speedup, curves):
-    """Per case: the pilot's counted cost, its share of the run's total, and the median
-    speed-up over EM at the smallest common grid error with the pilot amortised over the
-    replicate's paths (its cost per path added to both methods, which both tune from it)."""
+    """Per case: the pilot (kind, levels measured, counted cost per replicate), its share of
+    the run's total and of ML-EM's cost at the smallest target, and at the smallest common
+    grid error the median speed-up over EM uncharged and charged (the pilot's cost per path
+    of the replicate added to both methods, which both tune from it), and the break-even
+    sample count: the samples after which ML-EM with its pilot is cheaper than EM without
+    one, P / (C_EM - C_ML) per replicate (inf where ML-EM saves nothing), median."""
     out = []
     for case, g in replicates.groupby("case", sort=False):
-        row = {"case": case, "pilot_cost": float(g.pilot_cost.median()), "pilot_paths": int(g.pilot_paths.iloc[0]),
+        row = {"case": case, "pilot": g.pilot.iloc[0], "levels": int(g.pilot_levels.median()),
+               "pilot_cost": float(g.pilot_cost.median()), "pilot_paths": int(g.pilot_paths.iloc[0]),
                "reference": g.reference.iloc[0],
-               "share": float(g.pilot_cost.sum() / (g.pilot_cost.sum() + g.run_cost.sum()))}
+               "share": float(g.pilot_cost.sum() / (g.pilot_cost.sum() + g.run_cost.sum())),
+               "share_mlem_smallest": float(np.median(g.pilot_cost / g.mlem_smallest_cost))}
         s = speedup[(speedup.case == case) & (speedup.method == "em")]
         if len(s) and np.isfinite(s.error.iloc[0]):
             at = curves[(curves.case == case) & (curves.method == "em") & np.isclose(curves.error, s.error.iloc[0])]
             per = g.set_index("replicate").pilot_cost / g.set_index("replicate").paths
-            amort = [(r.cost_other + per[r.replicate]) / (r.cost_mlem + per[r.replicate]) for r in at.itertuples()]
-            row.update(speedup=float(s.s_median.iloc[0]), speedup_amortised=float(np.median(amort)))
+            pilot = g.set_index("replicate").pilot_cost
+            charged = [(r.cost_other + per[r.replicate]) / (r.cost_mlem + per[r.replicate]) for r in at.itertuples()]
+            even = [pilot[r.replicate] / (r.cost_other - r.cost_mlem) if r.cost_other > r.cost_mlem else np.inf
+                    for r in at.itertuples()]
+            row.update(speedup=float(s.s_median.iloc[0]), speedup_charged=float(np.median(charged)),
+                       break_even=float(np.median(even)))
         out.append(row)
     return pd.DataFrame(out)
 
@@ -348,7 +359,8 @@ def report_blocks(results, levels, floors, windows, learned=None, skipped=None, 
     if learned is not None and len(learned):
         # replicate 0 (a learned case's replicates share its networks; its configurations are per replicate)
         more, curves = learned_blocks(learned, r0, speed[speed.replicate == 0], gammas,
-                                      results[results.replicate == 0])
+                                      results[results.replicate == 0],
+                                      None if replicates is None else replicates[replicates.replicate == 0])
         blocks += more
     if skipped is not None and len(skipped):
         blocks += [("h2", "Targets not configured"),
@@ -396,6 +408,11 @@ def nested_lines(t):
     return out
 
 
+def samples(n):
+    """A break-even sample count in words."""
+    return "never (ML-EM saves nothing there)" if not np.isfinite(n) else f"{n:.3g} samples"
+
+
 def pct(v):
     return f"{100 * v:.3g}%" if np.isfinite(v) else "n/a"
 
@@ -418,6 +435,10 @@ def summary_blocks(t):
                 if np.isfinite(v.get("s_median", np.nan)) else "not reached by all")
             row["speed-up exp. [boot]"] = interval(v.x_median, v.x_lo, v.x_hi)
             row["theory"] = fmt(v.x_theory)
+        pr = pilot[pilot.case == case] if pilot is not None and len(pilot) else []
+        if len(pr) and np.isfinite(pr.iloc[0].get("speedup", np.nan)):
+            row["S(e) pilot charged"] = f"{pr.iloc[0].speedup_charged:.2f}x"
+            row["break-even samples"] = fmt(pr.iloc[0].break_even) if np.isfinite(pr.iloc[0].break_even) else "never"
             row["within"] = f"{v.x_within}/{v.x_n}" if np.isfinite(v.x_theory) else ""
         else:
             row["S(e) median [boot] (10-90%)"] = "EM and ML-EM reach no common grid error"
@@ -456,11 +477,13 @@ def summary_blocks(t):
         text.append(t["draws"])
     if pilot is not None and len(pilot):
         for r in pilot.itertuples():
-            line = f"{r.case}: the pilot costs {r.pilot_cost:.3g} units per replicate, {pct(r.share)} of the run's total"
+            line = (f"{r.case}: the {r.pilot} pilot (levels 1-{r.levels} measured, {int(r.pilot_paths)} paths) costs "
+                    f"{r.pilot_cost:.3g} units per replicate, {pct(r.share)} of the run's total and "
+                    f"{pct(r.share_mlem_smallest)} of ML-EM's cost at the smallest target")
             if np.isfinite(getattr(r, "speedup", np.nan)):
-                line += (f"; amortised over the replicate's paths it turns the median speed-up {r.speedup:.1f}x "
-                         f"into {r.speedup_amortised:.3f}x (the pilot evaluates every level, the finest included, "
-                         f"on {int(r.pilot_paths)} paths)")
+                line += (f"; charged to both methods and amortised over the replicate's paths it turns the median "
+                         f"speed-up {r.speedup:.1f}x into {r.speedup_charged:.2f}x, and ML-EM charged alone repays "
+                         f"it after {samples(r.break_even)}")
             text.append(line + ".")
         for r in pilot[pilot.reference == "finest"].itertuples():
             text.append(f"{r.case}: errors are measured against the finest level's own SDE (fine-grid EM with the "

@@ -59,11 +59,13 @@ def learned_speedups(results, case, learned):
     return out
 
 
-def break_even(results, case, learned, at):
-    """Training cost against ML-EM's saving at error `at`: the extra levels' training
-    (multiply-adds, or seconds) that ML-EM needs beyond EM's single network, the saving per
-    sample (multiply-adds, or seconds), and the number of samples after which the saving
-    repays the training ("never" when ML-EM saves nothing there)."""
+def break_even(results, case, learned, at, pilot=None):
+    """Training and pilot cost against ML-EM's saving at error `at`: the extra levels'
+    training (multiply-adds, or seconds) that ML-EM needs beyond EM's single network, the
+    saving per sample (multiply-adds, or seconds), and the number of samples after which the
+    saving repays the training ("never" when ML-EM saves nothing there); with `pilot`
+    ((counted cost, seconds) of one pilot), also the samples that repay the pilot alone and
+    the training and the pilot together (ML-EM charged for its pilot, EM not)."""
     t = config_table(results, case, learned)
     lv = learned.sort_values("level")
     tm = dict(zip(lv.level, lv.train_macs.astype(float)))
@@ -81,8 +83,14 @@ def break_even(results, case, learned, at):
         saving = (em[col] - ml[col]) * unit
         # "never": ML-EM saves nothing per sample at this error in this currency
         n = f"{max(extra, 0.0) / saving:.3g}" if saving > 0 else "never"
-        rows.append({"currency": currency, "error": at, "EM level": int(em.level), "ML-EM top level": int(ml.level),
-                     "extra training": extra, "saving per sample": saving, "break-even samples": n})
+        row = {"currency": currency, "error": at, "EM level": int(em.level), "ML-EM top level": int(ml.level),
+               "extra training": extra, "saving per sample": saving, "break-even samples": n}
+        if pilot is not None:
+            p = pilot[0] if col == "cost" else pilot[1]
+            row.update({"pilot": p, "break-even, pilot": f"{p / saving:.3g}" if saving > 0 else "never",
+                        "break-even, training + pilot": f"{(max(extra, 0.0) + p) / saving:.3g}" if saving > 0
+                        else "never"})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -21,6 +21,8 @@ from ..ladders.synthetic import SyntheticLadder
 from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED, REPLICATE_STRIDE, name_seed
 from ..numerics.solve import REFERENCES
 from ..problems import GaussianMixtureReverse, OrnsteinUhlenbeck
+from ..tuning.calibrate import PILOTS
+from ..tuning.configure import bias_budget
 from ..tuning.methods import BASELINES, METHODS
 
 FAMILIES = ("ou", "gmm-sde", "gmm-ode")
@@ -68,6 +70,7 @@ class Sweep:
     ref_factor: int = 8
     fit_eps: list = None     # [largest, smallest] target eps used in the rate fit (default: all)
     reference: str = "exact"  # errors against the exact drift's solution, or "finest": the top level's SDE
+    pilot: str = "adaptive"   # the tuner's pilot: "adaptive" (climbs and samples the levels) or "full" (every level)
 
     def __post_init__(self):
         for key, known, what in (("methods", METHODS, "method"), ("baselines", BASELINES, "baseline")):
@@ -115,6 +118,9 @@ class Sweep:
             raise ValueError(f"[sweep].reference must be one of {', '.join(map(repr, REFERENCES))} "
                              f"(got {self.reference!r}): 'exact' measures errors against the exact drift's "
                              f"solution, 'finest' against the finest level's own SDE")
+        if self.pilot not in PILOTS:
+            raise ValueError(f"[sweep].pilot must be one of {', '.join(map(repr, PILOTS))} (got {self.pilot!r}): "
+                             f"'adaptive' measures the levels a target needs on samples, 'full' every level")
         self.eps = [float(e) for e in eps]
 
     @property
@@ -124,6 +130,12 @@ class Sweep:
     @property
     def all_methods(self):
         return list(self.methods) + list(self.baselines)
+
+    @property
+    def stop_bias(self):
+        """The smallest level bias any configuration accepts (smallest target, largest bias
+        split): the adaptive pilot measures levels up to the first that meets it."""
+        return bias_budget(min(self.eps), max(self.em_splits))
 
 
 @dataclass
@@ -186,7 +198,7 @@ SWEEP_FIELDS = schema(Sweep, {
     "methods": list, "baselines": list, "eps": list, "n_paths": int, "seed": int, "n_seeds": int, "replicates": int,
     "batches": int,
     "em_splits": list, "var_shares": list, "max_refine": int, "stitch_fractions": list, "share_paths": int,
-    "pilot_paths": int, "ref_factor": int, "fit_eps": list, "reference": str})
+    "pilot_paths": int, "ref_factor": int, "fit_eps": list, "reference": str, "pilot": str})
 
 
 def table_of(doc, name, where):

@@ -8,6 +8,7 @@ Per-batch arrays (`sq_batches`, `cost_batches`) and per-level lists (`evals_per_
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DamagedFileError, SpecError
@@ -28,11 +29,12 @@ LEARNED_COLUMNS = ["case", "level", "width", "depth", "params", "macs", "eval_ns
                    "budget", "steps", "train_macs"]
 SKIPPED_COLUMNS = ["case", "replicate", "method", "eps_target", "why"]
 FAILED_COLUMNS = ["case", "stage", "reason"]      # cases that failed (sweep.failures), none in the other tables
-# one row per replicate of a case: its seeds, its pilot's counted cost (all pilot paths) and
-# the counted cost of its runs (sum over its cells of mean cost x paths), and what its errors
-# are measured against ([sweep].reference)
-REPLICATE_COLUMNS = ["case", "replicate", "ladder_seed", "sweep_seed", "pilot_cost", "pilot_paths", "run_cost",
-                     "paths", "reference"]
+# one row per replicate of a case: its seeds, its pilot (kind, counted cost over all pilot
+# paths, levels measured, wall time), the counted cost of its runs (sum over its cells of mean
+# cost x paths) and of ML-EM's configurations at its smallest target, and what its errors are
+# measured against ([sweep].reference)
+REPLICATE_COLUMNS = ["case", "replicate", "ladder_seed", "sweep_seed", "pilot", "pilot_cost", "pilot_paths",
+                     "pilot_levels", "pilot_wall_s", "run_cost", "mlem_smallest_cost", "paths", "reference"]
 # stem -> columns (None: columns follow the rows, as for the per-level table)
 TABLES = {"results": RESULT_COLUMNS, "levels": None, "floors": FLOOR_COLUMNS, "learned": LEARNED_COLUMNS,
           "skipped": SKIPPED_COLUMNS, "replicates": REPLICATE_COLUMNS, "failed": FAILED_COLUMNS}
@@ -81,16 +83,25 @@ def sweep_tables(rows, plans, cases, failed=()):
     results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     spent = (results.cost * results.n_paths).groupby([results.case, results.replicate]).sum()
     paths = results.groupby(["case", "replicate", "config"]).n_paths.sum().groupby(["case", "replicate"]).max()
+    # ML-EM's counted cost at the replicate's smallest target, every configuration run there
+    ml = results[results.method == "mlem"]
+    ml = ml[ml.eps_target == ml.groupby(["case", "replicate"]).eps_target.transform("min")]
+    ml_smallest = (ml.cost * ml.n_paths).groupby([ml.case, ml.replicate]).sum()
     for c in cases:
         for r in range(c.sweep.replicates):
             p = plans[(c.name, r)]
+            pilot = p["model"]["pilot"]
             levels += [{"case": c.name, "replicate": r, "family": c.problem.family, "gamma": float(c.ladder.gamma),
                         **row} for row in p["levels"]]
             skipped += [{"case": c.name, "replicate": r, **row} for row in p.get("skipped", [])]
             reps.append({"case": c.name, "replicate": r, "ladder_seed": p["ladder_seed"],
-                         "sweep_seed": p["sweep_seed"], "pilot_cost": p["pilot_cost"],
-                         "pilot_paths": int(p["model"]["pilot"]["n_paths"]),
-                         "run_cost": float(spent.get((c.name, r), 0.0)), "paths": int(paths.get((c.name, r), 0)),
+                         "sweep_seed": p["sweep_seed"], "pilot": pilot.get("kind", "full"), "pilot_cost": p["pilot_cost"],
+                         "pilot_paths": int(pilot["n_paths"]),
+                         "pilot_levels": int(pilot.get("measured_levels", c.ladder.levels)),
+                         "pilot_wall_s": float(pilot.get("wall_s", np.nan)),
+                         "run_cost": float(spent.get((c.name, r), 0.0)),
+                         "mlem_smallest_cost": float(ml_smallest.get((c.name, r), np.nan)),
+                         "paths": int(paths.get((c.name, r), 0)),
                          "reference": c.sweep.reference})
         p = plans[(c.name, 0)]
         if p["floors"]:

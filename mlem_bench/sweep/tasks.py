@@ -164,7 +164,7 @@ def plan_case(task):
     """
     case = task.case
     sw, problem, ladder = case.sweep, case.problem, case.ladder
-    model = calibrate(problem, ladder, sw.seed, sw.pilot_paths, sw.reference)
+    model = calibrate(problem, ladder, sw.seed, sw.pilot_paths, sw.reference, pilot=sw.pilot, stop_bias=sw.stop_bias)
     configs, skipped = configure_methods(sw, model, ladder)
     ref_steps = sw.ref_factor * max(c.n_steps for c in configs)
     ml = [c for c in configs if c.solver == "mlem"] or [max(configs, key=lambda c: c.level)]

@@ -81,6 +81,12 @@ def waterfill(delta, pair_cost, budget):
     return np.maximum(p, P_MIN)
 
 
+def bias_budget(eps, split):
+    """The largest terminal level bias b_k a configuration for target eps with bias split
+    `split` accepts: e_b^2 <= (1 - split) eps^2 (EM and ML-EM alike)."""
+    return float(np.sqrt(1 - split) * eps)
+
+
 def level_for(model, ladder, bias_budget, eps):
     ok = np.flatnonzero(model.bias[1:] <= bias_budget)
     if ok.size == 0:
@@ -102,7 +108,7 @@ def tune_em(model, ladder, eps, split=0.5, level=None):
     if not 0 < split < 1:
         raise ValueError(f"split must be in (0, 1) (got {split})")
     if level is None:
-        k = level_for(model, ladder, np.sqrt(1 - split) * eps, eps)
+        k = level_for(model, ladder, bias_budget(eps, split), eps)
         h_budget = np.sqrt(split) * eps
     else:
         k = int(level)
@@ -140,7 +146,7 @@ def tune_mlem(model, ladder, eps, split=0.5, var_share=0.5, max_refine=6):
     for name, v in (("split", split), ("var_share", var_share)):
         if not 0 < v < 1:
             raise ValueError(f"{name} must be in (0, 1) (got {v})")
-    k = level_for(model, ladder, np.sqrt(1 - split) * eps, eps)
+    k = level_for(model, ladder, bias_budget(eps, split), eps)
     n_min = steps_for(model, np.sqrt((1 - var_share) * split) * eps)
     best = None
     for j in range(max_refine + 1):

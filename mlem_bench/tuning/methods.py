@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from ..errors import TuningError
+from .calibrate import theory_model
 from .configure import tune_em, tune_mlem
 
 
@@ -52,6 +53,12 @@ def _mlem(model, ladder, eps, sw):
                  lambda sv: tune_mlem(model, ladder, eps, split=sv[0], var_share=sv[1], max_refine=sw.max_refine))
 
 
+def _mlem_theory(model, ladder, eps, sw):
+    # no pilot: the theory's model from the ladder's facts (calibrate.theory_model); only
+    # the horizon and the smallest stable step come from the problem
+    return _mlem(theory_model(ladder, model.T, model.min_steps), ladder, eps, sw)
+
+
 def _mlem_default(model, ladder, eps, sw):
     # the baselines that modify ML-EM start from its middle bias split and variance share
     s, v = sw.em_splits[len(sw.em_splits) // 2], sw.var_shares[len(sw.var_shares) // 2]
@@ -92,6 +99,9 @@ def _mlem_schedule(model, ladder, eps, sw):
 METHODS = {
     "em": Method("em", "EM", _em, lambda g: -(g + 1.0)),
     "mlem": Method("mlem", "ML-EM", _mlem, lambda g: -max(g, 1.0 + g / 2.0)),
+    # ML-EM tuned without a pilot: what the measured pilot buys (same theory exponent)
+    "mlem-theory": Method("mlem-theory", "ML-EM, tuned from theory (no pilot)", _mlem_theory,
+                          lambda g: -max(g, 1.0 + g / 2.0)),
 }
 
 BASELINES = {
