@@ -76,6 +76,28 @@ def level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, V):
 
 
 @njit(inline="always")
+def evaluate_drawn(l, every, counted, t, X, drawn, idx, prob, lad, scr, G, H, V, cost, evals):
+    """V = f^l on the paths that need it: all when `every`, else those with drawn[l] or
+    drawn[l + 1] (a level serves two differences and is evaluated once); when `counted`,
+    cost[b] and evals[b, l] count each evaluation. The one call site of `level_on` per
+    kernel (each inlines a full copy of the level's code: compile time)."""
+    m = X.shape[1]
+    cnt = 0
+    for b in range(m):
+        if every or drawn[l, b] or drawn[l + 1, b]:
+            idx[cnt] = b
+            cnt += 1
+    if cnt == 0:
+        return
+    level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, V)
+    if counted:
+        cl = lad[1][l]
+        for j in range(cnt):
+            cost[idx[j]] += cl
+            evals[idx[j], l] += 1
+
+
+@njit(inline="always")
 def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase,
                vals, drawn, idx, scr, G, H, cost, evals, F):
     """F = the ML-EM drift estimate of every path of the block (one draw per path).
@@ -87,7 +109,6 @@ def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase
     cost[b] and evals[b, l] count the evaluations of path b.
     """
     dim, m = X.shape
-    cost_table = lad[1]
     if step < 0:
         # uniforms counter0 + l and counter0 + l + 1 share a Philox block when the first is
         # even: draw both from one block (the same numbers as one at a time, half the work)
@@ -115,18 +136,7 @@ def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase
         drawn[top + 1, b] = False
     # level 1 always; level l >= 2 when B_l or B_{l+1} is drawn
     for l in range(1, top + 1):
-        cnt = 0
-        for b in range(m):
-            if l == 1 or drawn[l, b] or drawn[l + 1, b]:
-                idx[cnt] = b
-                cnt += 1
-        if cnt == 0:
-            continue
-        level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, vals[l])
-        cl = cost_table[l]
-        for j in range(cnt):
-            cost[idx[j]] += cl
-            evals[idx[j], l] += 1
+        evaluate_drawn(l, l == 1, True, t, X, drawn, idx, prob, lad, scr, G, H, vals[l], cost, evals)
     for c in range(dim):
         for b in range(m):
             F[c, b] = vals[1, c, b]
@@ -151,7 +161,6 @@ def diag_step(t, X, prob, lad, probs, bkeys, counter0, vals, drawn, idx, scr, G,
     (the exact drift, counted cost 0) is evaluated on every path."""
     dim, m = X.shape
     n_levels = vals.shape[0]
-    cost_table = lad[1]
     for l in range(1, n_levels):
         pl = probs[l]
         for b in range(m):
@@ -159,21 +168,10 @@ def diag_step(t, X, prob, lad, probs, bkeys, counter0, vals, drawn, idx, scr, G,
     for b in range(m):
         drawn[n_levels, b] = False
     for l in range(n_levels):
-        cnt = 0
-        for b in range(m):
-            if l == 0 or drawn[l, b] or drawn[l + 1, b]:
-                idx[cnt] = b
-                cnt += 1
-        if cnt == 0:
+        # level 0 (the integrated exact drift) on every path, not counted again
+        evaluate_drawn(l, l == 0, l > 0, t, X, drawn, idx, prob, lad, scr, G, H, vals[l], cost, evals)
+        if l == 0 or probs[l] == 0.0:
             continue
-        # one call site: each inlines a full copy of the level's code (compile time)
-        level_on(l, t, X, idx, cnt, prob, lad, scr, G, H, vals[l])
-        if l == 0:
-            continue
-        cl = cost_table[l]
-        for j in range(cnt):
-            cost[idx[j]] += cl
-            evals[idx[j], l] += 1
         w = 1.0 / probs[l]
         for b in range(m):
             if not drawn[l, b]:
