@@ -239,8 +239,8 @@ def pilot_table(replicates, speedup, curves):
         s = speedup[(speedup.case == case) & (speedup.method == "em")]
         if len(s) and np.isfinite(s.error.iloc[0]):
             at = curves[(curves.case == case) & (curves.method == "em") & np.isclose(curves.error, s.error.iloc[0])]
-            per = g.set_index("replicate").pilot_cost / g.set_index("replicate").paths
-            pilot = g.set_index("replicate").pilot_cost
+            by = g.set_index("replicate")
+            pilot, per = by.pilot_cost, by.pilot_cost / by.paths
             charged = [(r.cost_other + per[r.replicate]) / (r.cost_mlem + per[r.replicate]) for r in at.itertuples()]
             even = [pilot[r.replicate] / (r.cost_other - r.cost_mlem) if r.cost_other > r.cost_mlem else np.inf
                     for r in at.itertuples()]

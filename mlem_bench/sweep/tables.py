@@ -95,10 +95,9 @@ def sweep_tables(rows, plans, cases, failed=()):
                         **row} for row in p["levels"]]
             skipped += [{"case": c.name, "replicate": r, **row} for row in p.get("skipped", [])]
             reps.append({"case": c.name, "replicate": r, "ladder_seed": p["ladder_seed"],
-                         "sweep_seed": p["sweep_seed"], "pilot": pilot.get("kind", "full"), "pilot_cost": p["pilot_cost"],
+                         "sweep_seed": p["sweep_seed"], "pilot": pilot["kind"], "pilot_cost": p["pilot_cost"],
                          "pilot_paths": int(pilot["n_paths"]),
-                         "pilot_levels": int(pilot.get("measured_levels", c.ladder.levels)),
-                         "pilot_wall_s": float(pilot.get("wall_s", np.nan)),
+                         "pilot_levels": int(pilot["measured_levels"]), "pilot_wall_s": float(pilot["wall_s"]),
                          "run_cost": float(spent.get((c.name, r), 0.0)),
                          "mlem_smallest_cost": float(ml_smallest.get((c.name, r), np.nan)),
                          "paths": int(paths.get((c.name, r), 0)),

@@ -74,10 +74,9 @@ def theory_model(ladder, T, min_steps):
     return ErrorModel(1.0, bias, 1.0, delta, float(T), int(min_steps), pilot={"kind": "theory", "cost": 0.0})
 
 
-def pilot_grid(problem):
-    """(n0, n1): the pilot's coarsest and working step counts."""
-    n0 = max(problem.min_steps, 16)
-    return n0, 4 * n0
+def pilot_steps(problem):
+    """n1, the pilot's step count: four times max(min_steps, 16)."""
+    return 4 * max(problem.min_steps, 16)
 
 
 def sample_fractions(cost, path_steps):
@@ -114,7 +113,7 @@ def calibrate(problem, ladder, seed, n_paths=400, reference="exact", pilot="full
     b_l is level l's terminal difference from it (b_L = 0).
 
     pilot = "full" measures every level on all n_paths x n1 path-steps. pilot = "adaptive"
-    (`adaptive_pilot`) climbs the levels, stops at the first whose bias is at most
+    (`adaptive_bias`) climbs the levels, stops at the first whose bias is at most
     `stop_bias` (the smallest bias budget any configuration uses) and measures expensive
     levels on a sample; levels above it are not measured (NaN).
     """
@@ -123,7 +122,7 @@ def calibrate(problem, ladder, seed, n_paths=400, reference="exact", pilot="full
     t0 = time.perf_counter()
     s = int(seed) + PILOT_SEED_OFFSET
     T = problem.T
-    n1 = pilot_grid(problem)[1]
+    n1 = pilot_steps(problem)
     ref = reference_states(problem, ladder, reference, s, n_paths, 16 * n1)
     if pilot == "full":
         fractions, top = np.ones(ladder.levels + 1), ladder.levels
@@ -184,28 +183,28 @@ def adaptive_bias(problem, ladder, s, n_paths, n1, reference, fractions, stop_bi
 
     def target_on(paths, steps):
         if (paths, steps) not in targets:
-            level = L if reference == "finest" else 0
+            level = L if finest else 0
             targets[(paths, steps)] = solve(problem, ladder, "em", level, steps, paths, s)
             runs.append(targets[(paths, steps)])
         return targets[(paths, steps)]
 
     top = L
-    for l in range(1, L + 1):
+    finest = reference == "finest"
+    if finest:
+        bias[L] = 0.0
+    for l in range(1, L if finest else L + 1):
         paths, steps = bias_grid(fractions[l], n_paths, n1, problem.min_steps)
-        if reference == "finest" and l == L:
-            bias[l] = 0.0
-            break
         run = solve(problem, ladder, "em", l, steps, paths, s)
         runs.append(run)
         bias[l] = strong_error(run.x, target_on(paths, steps).x)[0]
-        if reference != "finest" and bias[l] <= stop_bias:
+        if not finest and bias[l] <= stop_bias:
             top = l
             break
     sampled = fractions.copy()
     sampled[top + 1:] = 0.0
     exact = solve(problem, ladder, "diag", 0, n1, n_paths, s, probs=sampled)
     runs.append(exact)
-    if reference == "finest":
+    if finest:
         target = target_on(bias_grid(fractions[L], n_paths, n1, problem.min_steps)[0], n1)
     else:
         target = exact

@@ -87,10 +87,10 @@ def bias_budget(eps, split):
     return float(np.sqrt(1 - split) * eps)
 
 
-def level_for(model, ladder, bias_budget, eps):
-    ok = np.flatnonzero(model.bias[1:] <= bias_budget)
+def level_for(model, ladder, budget, eps):
+    ok = np.flatnonzero(model.bias[1:] <= budget)
     if ok.size == 0:
-        raise TuningError(f"target eps={eps:g} needs a drift bias <= {bias_budget:.3g} but the finest of the "
+        raise TuningError(f"target eps={eps:g} needs a drift bias <= {budget:.3g} but the finest of the "
                           f"ladder's {ladder.levels} levels has {model.bias[-1]:.3g}; add levels or raise the smallest eps")
     return int(ok[0] + 1)
 

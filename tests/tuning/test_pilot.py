@@ -17,7 +17,7 @@ from mlem_bench.ladders.synthetic import SyntheticLadder
 from mlem_bench.problems import OrnsteinUhlenbeck
 from mlem_bench.sweep.spec import load_case
 from mlem_bench.sweep.tasks import configure_methods, replicate_case
-from mlem_bench.tuning.calibrate import MIN_PATH_STEPS, calibrate, pilot_grid, sample_fractions, theory_model
+from mlem_bench.tuning.calibrate import MIN_PATH_STEPS, calibrate, sample_fractions, theory_model
 from mlem_bench.tuning.configure import bias_budget, tune_mlem
 
 # the default suite's synthetic cases (the ones `make run` tunes), replicate 0 each
@@ -52,9 +52,10 @@ def test_adaptive_pilot_agrees_with_the_full_pilot(name):
     assert np.all(np.abs(b - 1) <= 0.3), b
     assert np.all(np.abs(d - 1) <= 0.3), d
     assert abs(adaptive.c_v / full.c_v - 1) <= 0.3 and abs(adaptive.c_h / full.c_h - 1) <= 1e-12
-    # levels above the top measured one are not measured, and no configuration uses them
-    assert np.all(np.isnan(adaptive.bias[k + 1:])) or k == c.ladder.levels or \
-        adaptive.pilot["measured_levels"] > k
+    # exactly the levels up to the top measured one carry estimates
+    top = adaptive.pilot["measured_levels"]
+    assert np.all(np.isfinite(adaptive.bias[:top + 1])) and np.all(np.isnan(adaptive.bias[top + 1:]))
+    assert np.all(np.isfinite(adaptive.delta[:top + 1])) and np.all(np.isnan(adaptive.delta[top + 1:]))
 
 
 @pytest.mark.parametrize("name", SYNTHETIC)
@@ -155,3 +156,17 @@ def test_theory_model_is_the_ladder_facts():
     # the top level: the first with T eps_k within the bias budget (eps 0.1, split 1/2: level 5)
     cfg = tune_mlem(m, lad, 0.1)
     assert cfg.level == 5 == int(np.flatnonzero(2.0 * lad.eps[1:] <= bias_budget(0.1, 0.5))[0] + 1)
+
+
+def test_adaptive_pilot_against_the_finest_level():
+    # reference = "finest": b_l is measured against the top level's own SDE on the same grid,
+    # so every level below the top is measured (no climb stop) and b_L = 0. Level 1 (q_1 = 1)
+    # is measured exactly as by the full pilot; levels 2-4 (q = 1/2, 1/4, 1/8) within 30%.
+    p, lad = OrnsteinUhlenbeck(2), SyntheticLadder(gamma=2.0, levels=4, eps1=1.0, seed=2)
+    full = calibrate(p, lad, 0, 200, reference="finest", pilot="full")
+    adaptive = calibrate(p, lad, 0, 200, reference="finest", pilot="adaptive", stop_bias=1.0)
+    assert adaptive.pilot["measured_levels"] == 4 and adaptive.bias[4] == 0.0
+    assert adaptive.bias[1] == full.bias[1] and adaptive.delta[1] == full.delta[1]
+    assert np.all(np.abs(adaptive.bias[2:4] / full.bias[2:4] - 1) <= 0.3), adaptive.bias / full.bias
+    assert np.all(np.abs(adaptive.delta[2:] / full.delta[2:] - 1) <= 0.3), adaptive.delta / full.delta
+    assert abs(adaptive.c_h / full.c_h - 1) <= 0.3
