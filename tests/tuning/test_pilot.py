@@ -170,3 +170,26 @@ def test_adaptive_pilot_against_the_finest_level():
     assert np.all(np.abs(adaptive.bias[2:4] / full.bias[2:4] - 1) <= 0.3), adaptive.bias / full.bias
     assert np.all(np.abs(adaptive.delta[2:] / full.delta[2:] - 1) <= 0.3), adaptive.delta / full.delta
     assert abs(adaptive.c_h / full.c_h - 1) <= 0.3
+
+
+def test_mlem_theory_runs_in_a_sweep_from_the_theory_model(tmp_path):
+    # The no-pilot row end to end: its planned configurations are exactly tune_mlem on
+    # theory_model (same knobs as ML-EM), it is charged no pilot of its own, and the
+    # report's speed-up table reads ML-EM against it (what the pilot buys).
+    from mlem_bench.analysis.rates import pooled, speedups
+    from mlem_bench.sweep.driver import run_sweep
+    from mlem_bench.sweep.spec import parse_case
+    doc = {"name": "theory-row", "problem": {"family": "ou", "dim": 2},
+           "ladder": {"gamma": 2.5, "levels": 8, "eps1": 1.0},
+           "sweep": {"methods": ["em", "mlem", "mlem-theory"], "eps": [0.05, 0.025], "n_paths": 64,
+                     "pilot_paths": 64, "em_splits": [0.5], "var_shares": [0.5]}}
+    case = parse_case(doc, "theory-row")
+    res = run_sweep([case], tmp_path / "out", progress=False)["results"]
+    theory = res[res.method == "mlem-theory"].sort_values("eps_target", ascending=False)
+    model = theory_model(case.ladder, case.problem.T, case.problem.min_steps)
+    assert len(theory) == 2
+    for r in theory.itertuples():
+        c = tune_mlem(model, case.ladder, r.eps_target, split=0.5, var_share=0.5, max_refine=case.sweep.max_refine)
+        assert (r.level, r.n_steps, r.pred_cost) == (c.level, c.n_steps, c.predicted_cost)
+    sp = speedups(pooled(res))
+    assert set(sp.method) == {"em", "mlem-theory"}
