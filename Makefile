@@ -8,7 +8,7 @@ OUT    ?= results
 # (mlem_bench/numerics/jit_cache.py); `make clean` removes them
 export MLEM_BENCH_CACHE_DIR ?= $(CURDIR)/.cache/kernels
 
-.PHONY: run test asymptote bench-quick venv clean
+.PHONY: run test test-extended asymptote bench-quick venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,14 @@ test: $(VENV)/.installed-test
 	@mkdir -p .cache; $(BIN)/mlem-bench warm > .cache/warm.log 2>&1 & warm=$$!; \
 	$(BIN)/lint-imports && $(BIN)/asv check --python=same && $(BIN)/asv machine --yes >/dev/null; checks=$$?; \
 	wait $$warm; warmed=$$?; cat .cache/warm.log; test $$checks -eq 0 -a $$warmed -eq 0
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 -m "not extended"
+
+# The claims whose sweeps exceed make test's budget (tests marked `extended`: the adaptive
+# pilot against the full one over the default suite's sweeps, about 3 minutes); CI runs it
+# after `make test`. One process, both cores for Numba.
+test-extended: $(VENV)/.installed-test
+	$(BIN)/mlem-bench warm
+	$(BIN)/python -m pytest -q -m extended
 
 # Every asv benchmark once (a smoke run: timings belong to full asv runs, docs/performance.md);
 # each is a fresh process that loads the cached kernels. CI runs it after `make test`.
