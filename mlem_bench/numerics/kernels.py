@@ -10,7 +10,7 @@ One kernel, `simulate`, steps every path with one of these methods:
             m_l = round(1/p_l) steps (random phase per path) with weight m_l
 * STITCH    EM with level 1 for steps n < switch_step and level k after
 * DIAG      EM with level k, recording moments of f^l - f^{l-1} and f^l - f along the path
-            (level l on a random fraction probs[l] of the path-steps: `diag_step`)
+            (level l on a random fraction probs[l] of the path-steps: `diag_draws`)
 * NOISE     X_{n+1} = X_n + g(t_n) dW_n only: the cost of drawing the path, the floor of a step
 
 Lock-step blocks: threads take blocks of up to B paths; a block advances together with
@@ -98,17 +98,11 @@ def evaluate_drawn(l, every, counted, t, X, drawn, idx, prob, lad, scr, G, H, V,
 
 
 @njit(inline="always")
-def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase,
-               vals, drawn, idx, scr, G, H, cost, evals, F):
-    """F = the ML-EM drift estimate of every path of the block (one draw per path).
-
-    F = f^1 + sum_{l=2..top} B_l w_l (f^l - f^{l-1}). Random (step < 0): B_l ~
-    Bernoulli(p_l) from uniforms number counter0 + l of the path's stream bkeys[b],
-    w_l = 1/p_l. Schedule (step >= 0): B_l = [(step + phase_l) mod period_l == 0],
-    w_l = period_l. A level needed by two terms is evaluated once, at the same point;
-    cost[b] and evals[b, l] count the evaluations of path b.
-    """
-    dim, m = X.shape
+def mlem_draws(top, probs, bkeys, counter0, step, period, phase, drawn):
+    """drawn[l, b] = B_l of path b for l = 2..top (drawn[top + 1] = False). Random
+    (step < 0): B_l ~ Bernoulli(p_l) from uniform number counter0 + l of the path's stream
+    bkeys[b]. Schedule (step >= 0): B_l = [(step + phase_l) mod period_l == 0]."""
+    m = bkeys.shape[0]
     if step < 0:
         # uniforms counter0 + l and counter0 + l + 1 share a Philox block when the first is
         # even: draw both from one block (the same numbers as one at a time, half the work)
@@ -134,9 +128,13 @@ def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase
                 drawn[l, b] = (step + phase[l, b]) % period[l] == 0
     for b in range(m):
         drawn[top + 1, b] = False
-    # level 1 always; level l >= 2 when B_l or B_{l+1} is drawn
-    for l in range(1, top + 1):
-        evaluate_drawn(l, l == 1, True, t, X, drawn, idx, prob, lad, scr, G, H, vals[l], cost, evals)
+
+
+@njit(inline="always")
+def mlem_combine(top, probs, step, period, vals, drawn, F):
+    """F = f^1 + sum_{l=2..top} B_l w_l (f^l - f^{l-1}) from the evaluated levels;
+    w_l = 1/p_l (random) or period_l (schedule)."""
+    dim, m = F.shape
     for c in range(dim):
         for b in range(m):
             F[c, b] = vals[1, c, b]
@@ -149,28 +147,42 @@ def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase
 
 
 @njit(inline="always")
-def diag_step(t, X, prob, lad, probs, bkeys, counter0, vals, drawn, idx, scr, G, H, cost, evals, diag_out,
-              inv_sqrt_d):
-    """Add this step's DIAG moments of every level l >= 1 to diag_out, on a sample.
+def mlem_block(t, X, prob, lad, top, probs, bkeys, counter0, step, period, phase,
+               vals, drawn, idx, scr, G, H, cost, evals, F):
+    """F = the ML-EM drift estimate of every path of the block (one draw per path):
+    `mlem_draws`, then level 1 always and level l >= 2 when B_l or B_{l+1} is drawn (a level
+    needed by two terms is evaluated once, at the same point; cost[b] and evals[b, l] count
+    the evaluations of path b), then `mlem_combine`. `run_block` composes the same three
+    steps itself, sharing the evaluation loop with the diagnostics."""
+    mlem_draws(top, probs, bkeys, counter0, step, period, phase, drawn)
+    for l in range(1, top + 1):
+        evaluate_drawn(l, l == 1, True, t, X, drawn, idx, prob, lad, scr, G, H, vals[l], cost, evals)
+    mlem_combine(top, probs, step, period, vals, drawn, F)
 
-    Level l's difference f^l - f^{l-1} is recorded on the paths where uniform number
-    counter0 + l of the path's stream is below probs[l] (every path when probs[l] = 1, none
-    when 0), weighted 1/probs[l] so that the sums stay unbiased (Horvitz-Thompson): the
-    pilot measures an expensive level on a fraction of its path-steps. f^l is evaluated,
-    once, on the paths that sample l or l + 1; cost[b] and evals[b, l] count it. Level 0
-    (the exact drift, counted cost 0) is evaluated on every path."""
-    dim, m = X.shape
-    n_levels = vals.shape[0]
+
+@njit(inline="always")
+def diag_draws(probs, bkeys, counter0, drawn):
+    """drawn[l, b] for l >= 1: whether path b records level l's difference at this step,
+    uniform number counter0 + l of its stream below probs[l] (always when probs[l] = 1,
+    never when 0); drawn[L + 1] = False."""
+    n_levels = probs.shape[0]
+    m = bkeys.shape[0]
     for l in range(1, n_levels):
         pl = probs[l]
         for b in range(m):
             drawn[l, b] = pl >= 1.0 or (pl > 0.0 and uniform(bkeys[b], counter0 + l) < pl)
     for b in range(m):
         drawn[n_levels, b] = False
-    for l in range(n_levels):
-        # level 0 (the integrated exact drift) on every path, not counted again
-        evaluate_drawn(l, l == 0, l > 0, t, X, drawn, idx, prob, lad, scr, G, H, vals[l], cost, evals)
-        if l == 0 or probs[l] == 0.0:
+
+
+@njit(inline="always")
+def diag_moments(probs, vals, drawn, diag_out, inv_sqrt_d):
+    """Add this step's DIAG moments of every level l >= 1 to diag_out on the paths that drew
+    it, weighted 1/probs[l] so that the sums stay unbiased (Horvitz-Thompson): the pilot
+    measures an expensive level on a fraction of its path-steps."""
+    n_levels, dim, m = vals.shape
+    for l in range(1, n_levels):
+        if probs[l] == 0.0:
             continue
         w = 1.0 / probs[l]
         for b in range(m):
@@ -244,20 +256,30 @@ def run_block(prob, lad, method, level, probs, x0, T, n_steps, seed, a,
     n_failed = 0
     for n in range(n_steps):
         t = n * h
-        if method == MLEM or method == SCHEDULE:
-            mlem_block(t, X, prob, lad, level, probs, bkeys, n * MAX_LEVELS,
-                       n if method == SCHEDULE else -1, period, phase, vals, drawn, idx, scr,
-                       G, H, cost, evals_out, F)
-        elif method != NOISE:
+        if use_vals:
+            # ML-EM (`mlem_block`'s three steps) and the diagnostics share one evaluation
+            # loop: one inlined copy of the level code (compile time)
+            step = n if method == SCHEDULE else -1
+            if method == DIAG:
+                diag_draws(probs, bkeys, n * MAX_LEVELS, drawn)
+                first, last = 0, n_levels - 1     # level 0 on every path, counted below as EM's
+            else:
+                mlem_draws(level, probs, bkeys, n * MAX_LEVELS, step, period, phase, drawn)
+                first, last = 1, level
+            for l in range(first, last + 1):
+                evaluate_drawn(l, l == first, l > 0, t, X, drawn, idx, prob, lad, scr, G, H, vals[l], cost,
+                               evals_out)
+            if method == DIAG:
+                diag_moments(probs, vals, drawn, diag_out, inv_sqrt_d)
+            else:
+                mlem_combine(level, probs, step, period, vals, drawn, F)
+        if method != MLEM and method != SCHEDULE and method != NOISE:
             lv = 1 if (method == STITCH and n < switch_step) else level
             level_drift(lv, t, X, prob, lad, scr, F)
             cl = cost_table[lv]
             for b in range(m):
                 cost[b] += cl
                 evals_out[b, lv] += 1
-            if method == DIAG:
-                diag_step(t, X, prob, lad, probs, bkeys, n * MAX_LEVELS, vals, drawn, idx, scr, G, H,
-                          cost, evals_out, diag_out, inv_sqrt_d)
         if noisy:
             if use_given:
                 for c in range(dim):
