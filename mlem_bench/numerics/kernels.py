@@ -369,6 +369,33 @@ def estimator_draws(prob, lad, top, probs, t, x, seed, n_draws, n_scratch, out):
     return cost[0] / n_draws
 
 
+@njit(cache=True)
+def sample_uniforms(seed, samples, step, n_levels, out):
+    """out[i, l] = the uniform that draws B_l of sample samples[i] at step `step`, for
+    l = 0 .. n_levels - 1: number step * MAX_LEVELS + l of stream (seed, STREAM_BERNOULLI,
+    samples[i]), the numbers the kernels above draw for path samples[i] at that step.
+    The torch samplers draw per sample from here, so a sample's draws depend on its index
+    and not on the batch it is evaluated in."""
+    for i in range(samples.shape[0]):
+        key = stream_key(seed, STREAM_BERNOULLI, samples[i])
+        for l in range(n_levels):
+            out[i, l] = uniform(key, step * MAX_LEVELS + l)
+
+
+def per_sample_uniforms(seed, samples, step, n_levels):
+    """(len(samples), n_levels) uniforms of `sample_uniforms` (Python entry: validates)."""
+    samples = np.ascontiguousarray(samples, dtype=np.int64)
+    if samples.ndim != 1 or (samples.size and samples.min() < 0):
+        raise ValueError("samples: a 1-D array of non-negative sample indices")
+    if not 0 < n_levels <= MAX_LEVELS:
+        raise ValueError(f"n_levels = {n_levels}: between 1 and {MAX_LEVELS}")
+    if step < 0:
+        raise ValueError(f"step = {step}: a non-negative step number")
+    out = np.empty((samples.size, n_levels))
+    sample_uniforms(np.int64(seed), samples, np.int64(step), np.int64(n_levels), out)
+    return out
+
+
 def evaluate_level(prob, lad, level, t, x, n_scratch, out):
     """out[i] = f^level(t[i], x[i]) for points (t (n,), x (n, d)); points sharing a time
     are evaluated as one block."""

@@ -386,3 +386,18 @@ def test_kernels_vectorise():
     assert "vsqrtpd" in asm and "vdivpd" in asm
     for name in ("$log", "$sin", "$cos", "$exp"):
         assert name not in asm
+
+
+def test_per_sample_uniforms_are_the_path_streams_and_ignore_the_batch():
+    # the torch samplers' B_l of sample i at step n are the kernels' draws of path i at step n:
+    # uniform number n * MAX_LEVELS + l of stream (seed, STREAM_BERNOULLI, i)
+    from mlem_bench.numerics.drift import MAX_LEVELS
+    from mlem_bench.numerics.kernels import per_sample_uniforms
+    samples = np.array([7, 0, 3, 1000])
+    u = per_sample_uniforms(11, samples, 5, 6)
+    for row, i in zip(u, samples):
+        want = _uniforms(np.uint64(P.stream_key(11, P.STREAM_BERNOULLI, i)), 6 * MAX_LEVELS)
+        assert _same_bits(row, want[5 * MAX_LEVELS:5 * MAX_LEVELS + 6])
+    assert _same_bits(per_sample_uniforms(11, samples[2:], 5, 6), u[2:])
+    with pytest.raises(ValueError, match="n_levels"):
+        per_sample_uniforms(11, samples, 5, MAX_LEVELS + 1)
