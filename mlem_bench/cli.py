@@ -1,5 +1,6 @@
 """Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
 mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench predict TABLE [--plot PNG],
+mlem-bench measure SPEC [--out TABLE] [--target EPS],
 mlem-bench bench [--quick], mlem-bench peers [--quick], mlem-bench warm [--jobs N].
 
 Exit status: 0 done; 2 an error before or instead of the work (one line: spec, folder,
@@ -256,6 +257,49 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_measure(args):
+    import pandas as pd
+
+    from .analysis.predict import predict_options, write_levels
+    from .errors import TuningError
+    from .files import write_json
+    from .sampling.measure import measure_spec
+
+    res, doc = measure_spec(args.spec, progress=not args.quiet)
+    out = Path(args.out or doc.get("out") or Path(args.spec).with_suffix("").name + "-ladder.toml")
+    fmt = lambda v: f"{v:.4g}"      # noqa: E731
+    p = res.pilot
+    print(f"# {args.spec}: {len(res.levels)} levels, {p['schedule']} schedule, {p['parameterisation']} outputs, "
+          f"{'probability-flow ODE' if p['ode'] else 'reverse SDE'}; pilot {p['paths']} paths x {p['steps']} steps "
+          f"({p['dtype']}, batch {p['batch']}, {p['device']}) along {p['trajectories']} trajectories")
+    print(pd.DataFrame(res.facts).to_string(index=False, float_format=fmt))
+    print(f"\ncost column: {res.cost_unit} per evaluation; eps, delta and bias against the top model (bias_L = 0)")
+    fitted = (f"gamma {res.gamma:.3g} [{res.gamma_lo:.3g}, {res.gamma_hi:.3g}]" if res.gamma == res.gamma
+              else "gamma not fitted (fewer than 3 levels below the top)")
+    print(f"{fitted} (95%, fit of cost on eps over levels 1..L-1)")
+    print(f"c_h {res.scalars['c_h']:.4g} (EM error {p['c_h_error']:.3g} at h = {res.scalars['T'] / p['steps']:.3g} "
+          f"against {p['ref_steps']} steps), c_v {res.scalars['c_v']:.3g}, T {res.scalars['T']:g}")
+    print(f"pilot cost {p['cost']:.4g} ({res.cost_unit}, all paths; evaluations per level "
+          f"{', '.join(f'{v:.0f}' for v in p['evaluations'])}), {p['wall_s']:.1f} s")
+    comments = [f"mlem-bench measure {args.spec}: cost in {res.cost_unit}; error = b_l against the top model; {fitted}"]
+    write_levels(out, res.levels, res.scalars, comments)
+    write_json(out.with_suffix(".json"), {"levels": res.levels, "scalars": res.scalars, "facts": res.facts,
+                                          "cost_unit": res.cost_unit, "gamma": res.gamma, "gamma_lo": res.gamma_lo,
+                                          "gamma_hi": res.gamma_hi, "pilot": res.pilot})
+    target = args.target or doc.get("target")
+    if target:
+        try:
+            knob, c = res.config_at(target)
+        except TuningError as e:
+            raise SpecError(f"target {target:g}: {e}") from None
+        print(f"\nML-EM at target error {target:g} ({knob}): the first {c.level} models, {c.n_steps} steps, "
+              f"probs = [{', '.join(f'{v:.4g}' for v in c.probs[1:c.level + 1])}] (predicted cost "
+              f"{c.predicted_cost:.4g}, error {c.predicted_error:.3g})")
+    opts = f" {predict_options(res.scalars)}" if out.suffix != ".toml" else ""
+    print(f"\nwrote {out} and {out.with_suffix('.json')}; next: mlem-bench predict {out}{opts}")
+    return 0
+
+
 def cmd_bench(args):
     import os
     import platform
@@ -353,6 +397,14 @@ def main(argv=None):
     pr.add_argument("--n", type=int, default=16, help="targets on the geometric grid")
     pr.add_argument("--plot", default=None, help="also write the S(e) curve as this PNG")
     pr.set_defaults(func=cmd_predict)
+    me = sub.add_parser("measure", help="measure a ladder of your own torch models (a spec naming a loader) and "
+                                        "write the table `predict` reads (docs/practitioners.md)")
+    me.add_argument("spec", help="TOML spec: loader, shape, [schedule], [measure]")
+    me.add_argument("--out", default=None, help="table to write (.toml, or .csv without the scalars; default: "
+                                                 "the spec's out, else SPEC-ladder.toml)")
+    me.add_argument("--target", type=float, default=None, help="print the ML-EM probabilities for this target error")
+    me.add_argument("--quiet", action="store_true", help="no progress")
+    me.set_defaults(func=cmd_measure)
     bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.set_defaults(func=cmd_bench)

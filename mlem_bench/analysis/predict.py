@@ -79,6 +79,35 @@ def read_levels(path):
     return levels, scalars
 
 
+def write_levels(path, levels, scalars, comments=()):
+    """Write the table `read_levels` reads back unchanged: TOML (scalars as top-level keys,
+    one [[level]] table per level, `comments` as leading # lines) or CSV (the levels only;
+    a CSV carries no scalars: pass them to `mlem-bench predict` as options, `predict_options`).
+    Floats are written by repr, so they round-trip exactly."""
+    path = Path(path)
+    unknown = sorted(set(scalars) - set(SCALARS))
+    if unknown:
+        raise ValueError(f"unknown scalar {unknown[0]!r}; known: {', '.join(SCALARS)}")
+    if path.suffix == ".toml":
+        lines = [f"# {c}" for c in comments]
+        lines += [f"{k} = {scalars[k]!r}" for k in SCALARS if scalars.get(k) is not None]
+        for r in levels:
+            lines += ["", "[[level]]"] + [f"{k} = {float(r[k])!r}" for k in LEVEL_FIELDS]
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(LEVEL_FIELDS)
+            w.writerows([[repr(float(r[k])) for k in LEVEL_FIELDS] for r in levels])
+
+
+def predict_options(scalars):
+    """The `mlem-bench predict` options that carry `scalars` beside a CSV table."""
+    flag = {"T": "--T", "c_h": "--c_h", "pilot_h": "--pilot-h", "pilot_error": "--pilot-error", "c_v": "--c_v",
+            "min_steps": "--min-steps"}
+    return " ".join(f"{flag[k]} {scalars[k]!r}" for k in SCALARS if scalars.get(k) is not None)
+
+
 def error_model(levels, T, c_h=None, pilot_h=None, pilot_error=None, c_v=1.0, min_steps=8):
     """(ErrorModel, ladder stand-in with .levels and .cost) from per-level rows and scalars."""
     if T is None or not T > 0:
@@ -105,6 +134,17 @@ def tuned(model, ladder, method, eps, sw):
         return METHODS[method].configs(model, ladder, eps, sw)
     except TuningError:
         return []
+
+
+def cheapest_config(model, ladder, method, eps, splits=(0.3, 0.5, 0.7), var_shares=(0.3, 0.5, 0.7), max_refine=6):
+    """(knob, Config) of the cheapest configuration of `method` ("em" or "mlem") the tuner
+    finds for target error eps over the knobs `predict` tries; TuningError when none reaches it."""
+    sw = SimpleNamespace(em_splits=list(splits), var_shares=list(var_shares), max_refine=max_refine)
+    found = tuned(model, ladder, method, eps, sw)
+    if not found:
+        raise TuningError(f"no {method} configuration reaches the target error {eps:g}: the finest level's error "
+                          f"{model.bias[-1]:.3g} or the grid floor is too large; give a larger target")
+    return min(found, key=lambda kc: kc[1].predicted_cost)
 
 
 def default_grid(model, splits, n=16):
