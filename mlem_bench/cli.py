@@ -274,9 +274,9 @@ def cmd_measure(args):
           f"({p['dtype']}, batch {p['batch']}, {p['device']}) along {p['trajectories']} trajectories")
     print(pd.DataFrame(res.facts).to_string(index=False, float_format=fmt))
     print(f"\ncost column: {res.cost_unit} per evaluation; eps, delta and bias against the top model (bias_L = 0)")
-    fitted = (f"gamma {res.gamma:.3g} [{res.gamma_lo:.3g}, {res.gamma_hi:.3g}]" if res.gamma == res.gamma
-              else "gamma not fitted (fewer than 3 levels below the top)")
-    print(f"{fitted} (95%, fit of cost on eps over levels 1..L-1)")
+    fitted = (f"gamma {res.gamma:.3g} [{res.gamma_lo:.3g}, {res.gamma_hi:.3g}] (95%, fit of cost on eps over "
+              f"levels 1..L-1)" if res.gamma == res.gamma else "gamma not fitted (fewer than 3 levels below the top)")
+    print(fitted)
     print(f"c_h {res.scalars['c_h']:.4g} (EM error {p['c_h_error']:.3g} at h = {res.scalars['T'] / p['steps']:.3g} "
           f"against {p['ref_steps']} steps), c_v {res.scalars['c_v']:.3g}, T {res.scalars['T']:g}")
     print(f"pilot cost {p['cost']:.4g} ({res.cost_unit}, all paths; evaluations per level "
