@@ -68,7 +68,7 @@ def planted_eps(a, dim):
 def test_planted_ladder_recovers_eps_delta_bias_c_v_and_gamma():
     from mlem_bench.sampling.measure import measure_ladder
     a = np.array([0.4, 0.2, 0.1, 0.05])
-    L, gamma, n_steps, n_paths = a.size, 2.5, 32, 512
+    L, gamma, n_steps, n_paths = a.size, 2.5, 32, 256
     # reverse SDE of N(0, I) data, written out independently: drift of level l in solver time s
     # (diffusion time t = 1 - s) is -beta x / 2 - (beta / sigma) a_l e_l
     T = 1 - vp.T_MIN
@@ -117,6 +117,58 @@ def test_planted_ladder_recovers_eps_delta_bias_c_v_and_gamma():
     se = np.sqrt(2 * np.sum(v ** 2) / n_paths) / pred
     assert abs(m.scalars["c_v"] - v.sum() / pred) < 4 * se, (m.scalars["c_v"], v.sum() / pred, se)
     assert m.scalars["c_h"] > 0 and m.scalars["T"] == T
+    # the same pilot in chunks of 96 paths (the deployed batch) with eps_l, delta_l measured on
+    # held-out data: the planted differences do not depend on the points, and each path keeps
+    # its Bernoulli draws whatever chunk it runs in (per-sample draws), so every number is equal
+    chunked = measure_ladder(planted_eps(a, L), shape=(L,), n_paths=n_paths, n_steps=n_steps, seed=3,
+                             dtype=torch.float64, costs=cost, repeats=1, progress=False, batch=96,
+                             data=torch.randn(40, L, generator=torch.Generator().manual_seed(0)))
+    assert chunked.pilot["trajectories"] == "data"
+    for k in ("eps", "delta", "bias"):
+        np.testing.assert_allclose([f[k] for f in chunked.facts], facts[k], rtol=1e-9, atol=1e-12)
+    assert chunked.scalars["c_v"] == pytest.approx(m.scalars["c_v"], rel=1e-9)
+
+
+@pytest.mark.parametrize("parameterisation", ["eps", "v", "x0"])
+def test_vp_parameterisations_give_the_exact_drift_of_gaussian_data(parameterisation):
+    # data N(0, I): x_t ~ N(0, I), score -x, so eps = sigma x, x0 = E[x0 | x_t] = alpha x and
+    # v = alpha eps - sigma x0 = 0; each must become the drift beta (x/2 - x) (k = 1) or
+    # beta (x/2 - x/2) = 0 (the ODE, k = 1/2)
+    from mlem_bench.sampling.measure import LevelDrift, VPSchedule
+    sch = VPSchedule()
+
+    def model(x, t):
+        alpha = torch.exp(vp.log_alpha.py_func(t, vp.BETA_MIN, vp.BETA_MAX))[:, None]
+        sigma = torch.sqrt(1 - alpha ** 2)
+        return {"eps": sigma * x, "x0": alpha * x, "v": 0 * x}[parameterisation]
+
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    s = torch.tensor([0.0, 0.2, 0.5, 0.9, 0.99], dtype=torch.float64)
+    beta = (vp.BETA_MIN + (vp.BETA_MAX - vp.BETA_MIN) * (1 - s))[:, None]
+    for ode, want in ((False, -beta * x / 2), (True, 0 * x)):
+        got = LevelDrift(model, sch, parameterisation, torch.float64, ode)(x, s)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("parameterisation", ["denoiser", "eps"])
+def test_edm_ode_reaches_the_exact_flow_of_gaussian_data_at_first_order(parameterisation):
+    # data N(0, I): x_sigma ~ N(0, (1 + sigma^2) I), D = x / (1 + sigma^2); the probability-flow
+    # ODE carries x to x sqrt(1 + sigma_min^2) / sqrt(1 + sigma_max^2). EM on the rho-spaced grid
+    # is first order: its error must halve (within 10%: the next order) when the steps double,
+    # and is within 10% at 256 steps (it is 25% at 64: the rho-spaced grid's first steps are long)
+    from mlem_bench.sampling.measure import EDMSchedule, LevelDrift, em
+    sch = EDMSchedule(sigma_min=0.002, sigma_max=80.0, rho=7.0)
+
+    def model(x, sigma):
+        d = x / (1 + sigma[:, None] ** 2)
+        return d if parameterisation == "denoiser" else (x - d) / sigma[:, None]
+
+    drift = LevelDrift(model, sch, parameterisation, torch.float64, ode=True)
+    x0 = torch.full((1, 2), 80.0, dtype=torch.float64)
+    exact = 80.0 * np.sqrt(1 + 0.002 ** 2) / np.sqrt(1 + 80.0 ** 2)
+    err = [abs(float(em(drift, sch, x0, n, n, 0, 0, True)[0, 0]) - exact) for n in (64, 128, 256)]
+    assert err[-1] < 0.1 * exact, err
+    np.testing.assert_allclose(np.array(err[:-1]) / np.array(err[1:]), 2.0, rtol=0.1)
 
 
 def em_error_cost(drift, sch, x0, ref, steps, R, seed, cost):
@@ -183,6 +235,13 @@ def test_cli_measure_writes_the_table_predict_reads(tmp_path, score_mlps):
     p = run_cli(["predict", str(out)])
     assert p.returncode == 0, p.stderr
     assert "predicted speed-up" in p.stdout
+    # the same table as CSV with the scalars as the options `predict_options` writes: the same prediction
+    from mlem_bench.analysis.predict import predict_options
+    csv = tmp_path / "ladder.csv"
+    write_levels(csv, levels, scalars)
+    q = run_cli(["predict", str(csv), *predict_options(scalars).split()])
+    assert q.returncode == 0, q.stderr
+    assert q.stdout.splitlines()[1:] == p.stdout.splitlines()[1:]
 
 
 BAD = [
