@@ -37,6 +37,7 @@ from ..analysis.diagnostics import measured_gamma
 from ..analysis.predict import cheapest_config, error_model
 from ..errors import SpecError
 from ..numerics import vp
+from ..numerics.solve import strong_error
 from ..optional import require_torch
 from ..progress import Progress
 from .multilevel import MultilevelModel
@@ -228,12 +229,14 @@ def sq_norm(a):
     return (a.double() ** 2).reshape(a.shape[0], -1).sum(dim=1)
 
 
-def rms(sq):
-    """(RMS, its standard error by the delta method) of per-sample squared norms (`solve.strong_error`'s estimate)."""
-    sq = np.asarray(sq, float)
-    err = float(np.sqrt(sq.mean()))
-    se = sq.std(ddof=1) / np.sqrt(sq.size) / (2 * err) if err > 0 and sq.size > 1 else 0.0
-    return err, float(se)
+def states(x):
+    """A batch of states as the (paths, entries) float64 array `numerics.solve.strong_error` compares."""
+    return x.detach().double().reshape(x.shape[0], -1).cpu().numpy()
+
+
+def rms_of(sq):
+    """sqrt of the mean of a list of per-sample squared-norm tensors."""
+    return float(torch.sqrt(torch.cat(sq).mean()))
 
 
 def count_flops(fn, *args):
@@ -424,9 +427,9 @@ def measure_ladder(levels, schedule=None, parameterisation="eps", shape=(2,), n_
     eps = np.zeros(L + 1)
     delta = np.zeros(L + 1)
     for l in range(1, L + 1):
-        eps[l] = rms(torch.cat(sq_eps[l]).cpu().numpy())[0]
+        eps[l] = rms_of(sq_eps[l])
         if l >= 2:
-            delta[l] = rms(torch.cat(sq_delta[l]).cpu().numpy())[0]
+            delta[l] = rms_of(sq_delta[l])
 
     # ---- b_l: EM with level l against EM with the top model, same path and grid
     top_x = torch.cat(top_runs)
@@ -434,7 +437,7 @@ def measure_ladder(levels, schedule=None, parameterisation="eps", shape=(2,), n_
     for l in range(1, L):
         x_l = torch.cat([em(drifts[l - 1], schedule, initial(a, b), n_steps, ref_steps, seed, a, ode)
                          for a, b in chunks])
-        bias[l], bias_se[l] = rms(sq_norm(x_l - top_x).cpu().numpy())
+        bias[l], bias_se[l] = strong_error(states(x_l), states(top_x))
         evals[l] += n_paths * n_steps
         bar.update()
 
@@ -442,7 +445,7 @@ def measure_ladder(levels, schedule=None, parameterisation="eps", shape=(2,), n_
     fine = torch.cat([em(drifts[-1], schedule, initial(a, b), ref_steps, ref_steps, seed, a, ode)
                       for a, b in chunks])
     evals[L] += n_paths * ref_steps
-    e_h, e_h_se = rms(sq_norm(top_x - fine).cpu().numpy())
+    e_h, e_h_se = strong_error(states(top_x), states(fine))
     if not e_h > 0:
         raise SpecError("the top model's EM error against a finer grid is 0: the drift does not depend on the "
                         "state or time; check the loader's models")
@@ -458,7 +461,7 @@ def measure_ladder(levels, schedule=None, parameterisation="eps", shape=(2,), n_
         ml_runs.append(em(mm, schedule, initial(a, b), n_steps, ref_steps, seed, a, ode))
         evals += np.asarray(mm.evaluations, float)
     pred = T * h * float(np.sum(delta[2:] ** 2 * (1 / probs[1:] - 1)))
-    e_v, _ = rms(sq_norm(torch.cat(ml_runs) - top_x).cpu().numpy())
+    e_v, _ = strong_error(states(torch.cat(ml_runs)), states(top_x))
     c_v = e_v ** 2 / pred if pred > 0 else 1.0
     bar.update()
     bar.close()
