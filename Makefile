@@ -26,8 +26,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed-test
 
-# the default suite: learned families missing from models/ are trained first, beside the
-# sweep of the cases that do not need them
+# the default suite: its learned families ship with the package (mlem_bench/models/); a family
+# neither there nor in models/ is trained first, beside the sweep of the cases that do not need it
 run: $(VENV)/.installed-run
 	$(BIN)/mlem-bench run --out $(OUT) --resume
 

@@ -54,16 +54,28 @@ def load_cases(specs, paths=None):
 def cmd_train(args):
     import pandas as pd
 
-    from .ladders.learned import LearnedLadder, describe_family
+    from dataclasses import replace
+
+    from .ladders.learned import LearnedLadder, describe_family, is_shipped
     from .nets.score_mlp import train_family
 
     cases = [c for c in load_cases(args.spec or default_specs()) if isinstance(c.ladder, LearnedLadder)]
     if not cases and args.spec:
         raise SpecError("none of the given specs has a [ladder] of kind 'learned'; nothing to train")
+    trained = set()
     for c in cases:
-        print(f"## {c.name}: training {c.ladder.levels} levels into {c.ladder.path}", flush=True)
-        fam = train_family(c.ladder, force=args.force, log=lambda m: print(f"  {m}", flush=True))
-        print(pd.DataFrame(describe_family(c.ladder)).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        ladder = c.ladder
+        if args.force and is_shipped(ladder.path):
+            # the shipped copy is never written: retrain into models/<family>, which the specs
+            # without [ladder].checkpoints use from then on (ladders.learned.default_checkpoints)
+            ladder = replace(ladder, checkpoints=str(Path("models") / ladder.path.name))
+        if ladder.path.resolve() in trained:      # a family two cases share (gmm-sde-2d-exact-finest)
+            print(f"## {c.name}: its family in {ladder.path} is trained above", flush=True)
+            continue
+        trained.add(ladder.path.resolve())
+        print(f"## {c.name}: training {ladder.levels} levels into {ladder.path}", flush=True)
+        fam = train_family(ladder, force=args.force, log=lambda m: print(f"  {m}", flush=True))
+        print(pd.DataFrame(describe_family(ladder)).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print(f"gamma {fam['gamma']:.2f} [{fam['gamma_lo']:.2f}, {fam['gamma_hi']:.2f}]\n", flush=True)
     return 0
 
@@ -367,7 +379,8 @@ def main(argv=None):
     run.set_defaults(func=cmd_run)
     train = sub.add_parser("train", help="train the score networks of every learned ladder (resumes; keeps trained levels)")
     train.add_argument("spec", nargs="*", help="case files (default: the suite's cases with a learned ladder)")
-    train.add_argument("--force", action="store_true", help="retrain levels whose checkpoints exist")
+    train.add_argument("--force", action="store_true", help="retrain levels whose checkpoints exist (a family "
+                                                            "shipped with the package is retrained into models/<family>)")
     train.set_defaults(func=cmd_train)
     un = sub.add_parser("unet", help="UNet track: train a ladder on images, measure gamma, sample, report")
     un.add_argument("stage", choices=["train", "gamma", "sample", "report", "all"])

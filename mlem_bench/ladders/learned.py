@@ -43,6 +43,28 @@ BUDGET_EXPONENT = 0.05
 BUDGET_CAP = 8
 # what a checkpoint saved before these fields existed was trained with
 CONFIG_DEFAULTS = {"target": "dsm", "weight": "uniform", "budget": "fixed"}
+# the trained families shipped with the package (package data, one folder per family, named
+# for the case that trains it): what a spec without [ladder].checkpoints uses when its working
+# directory holds no family of that name, so neither `make run` nor the tests train them
+SHIPPED_FAMILIES = Path(__file__).resolve().parent.parent / "models"
+
+
+def default_checkpoints(family):
+    """Checkpoint folder of the family named `family` when a spec gives no [ladder].checkpoints:
+    models/<family> of the working directory if it holds a trained family (family.json), else
+    the family shipped with the package if there is one, else models/<family> (where
+    `mlem-bench train` writes it)."""
+    local = Path("models") / family
+    shipped = SHIPPED_FAMILIES / family
+    if not (local / "family.json").is_file() and (shipped / "family.json").is_file():
+        return str(shipped)
+    return str(local)
+
+
+def is_shipped(path):
+    """True if `path` is the folder of a family shipped with the package (never written to:
+    `mlem-bench train --force` retrains it into models/<family> of the working directory)."""
+    return Path(path).resolve().parent == SHIPPED_FAMILIES.resolve()
 
 
 def skip_moments(problem):

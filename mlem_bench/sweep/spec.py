@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpecError
-from ..ladders.learned import LearnedLadder
+from ..ladders.learned import LearnedLadder, default_checkpoints
 from ..ladders.synthetic import SyntheticLadder
 from ..numerics.rng import MAX_SEED, MAX_TRAIN_SEED, REPLICATE_STRIDE, name_seed
 from ..numerics.solve import REFERENCES
@@ -193,7 +193,8 @@ LADDER_FIELDS = {"kind": (str, False, "synthetic"), **schema(SyntheticLadder, {
 LEARNED_FIELDS = {"kind": (str, True, None), **schema(LearnedLadder, {
     "widths": list, "depth": int, "train_steps": int, "target": str, "weight": str, "budget": str, "batch_size": int, "lr": NUMBER, "seed": int,
     "checkpoints": str, "measure_paths": int, "measure_steps": int, "twin": bool})}
-LEARNED_FIELDS["checkpoints"] = (str, False, None)     # default models/<case name>, see build_ladder
+LEARNED_FIELDS["checkpoints"] = (str, False, None)     # default: the family's folder, see build_ladder
+LEARNED_FIELDS["family"] = (str, False, None)          # name of the trained family (default the case name)
 SWEEP_FIELDS = schema(Sweep, {
     "methods": list, "baselines": list, "eps": list, "n_paths": int, "seed": int, "n_seeds": int, "replicates": int,
     "batches": int,
@@ -298,8 +299,16 @@ def build_ladder(table, problem, name, where):
     if not all(isinstance(w, int) and not isinstance(w, bool) for w in lraw["widths"]):
         raise SpecError(f"{where}: [ladder].widths must be a list of integers (got {lraw['widths']!r})")
     check_seed(lraw["seed"], MAX_TRAIN_SEED, where)
-    # checkpoint folders are relative to the working directory, like --out
-    lraw["checkpoints"] = lraw["checkpoints"] or f"models/{name}"
+    # checkpoint folders are relative to the working directory, like --out; without one, the
+    # family named [ladder].family (default the case's name) in models/ or shipped with the package
+    family = lraw.pop("family")
+    if family is not None and lraw["checkpoints"] is not None:
+        raise SpecError(f"{where}: [ladder] gives both checkpoints and family; keep one (checkpoints is a "
+                        f"folder, family the name of a trained family in models/ or shipped with the package)")
+    why = None if family is None else check_case_name(family)
+    if why:
+        raise SpecError(f"{where}: [ladder].family {why}")
+    lraw["checkpoints"] = lraw["checkpoints"] or default_checkpoints(family or name)
     return built(where, LearnedLadder, problem, **lraw)
 
 

@@ -2,39 +2,10 @@
 ML-EM configurations, probabilities, costs and speed-up at one target are derived by hand from
 the error budget (tuning/configure.py's docstring) and the probabilities by an independent
 constrained optimiser (scipy SLSQP) instead of the water-filling."""
-import math
-
-import numpy as np
 import pytest
-from scipy import optimize
 
 from mlem_bench.analysis.predict import error_model, predict
-
-LEVELS = [{"cost": 1.0, "error": 0.2, "delta": 0.0}, {"cost": 16.0, "error": 0.05, "delta": 0.04},
-          {"cost": 256.0, "error": 0.004, "delta": 0.02}]
-T, C_H, EPS = 1.0, 0.5, 0.01
-
-
-def by_hand():
-    """EM and ML-EM at EPS with split = var_share = 1/2, from the budget equations."""
-    c = [0.0] + [r["cost"] for r in LEVELS]
-    b = [0.0] + [r["error"] for r in LEVELS]
-    # both methods: the cheapest level with b_k <= sqrt(1/2) eps (0.00707): level 3
-    k = next(l for l in (1, 2, 3) if b[l] <= math.sqrt(0.5) * EPS)
-    # EM: c_h T / n <= sqrt(1/2) eps, n a power of two >= 8
-    n_em = 2 ** math.ceil(math.log2(C_H * T / (math.sqrt(0.5) * EPS)))
-    em_cost = n_em * c[k]
-    # ML-EM: c_h h <= eps / 2; randomisation budget per unit of c_v T h: (eps^2 / 4) / h
-    n = 2 ** math.ceil(math.log2(C_H * T / (0.5 * EPS)))
-    budget = (EPS ** 2 / 4) / (T / n)
-    delta = np.array([LEVELS[1]["delta"], LEVELS[2]["delta"]])
-    pair = np.array([c[2], c[3] + c[2]])          # f^1 is evaluated every step: pair 2 costs c_2
-    res = optimize.minimize(lambda p: p @ pair, x0=[0.5, 0.5], method="SLSQP", bounds=[(1e-9, 1)] * 2,
-                            constraints=[{"type": "ineq", "fun": lambda p: budget - np.sum(delta ** 2 * (1 / p - 1))}],
-                            options={"ftol": 1e-14, "maxiter": 500})
-    p2, p3 = res.x
-    step = c[1] + c[2] * (1 - (1 - p2) * (1 - p3)) + c[3] * p3
-    return {"level": k, "n_em": n_em, "em_cost": em_cost, "n": n, "p": (p2, p3), "mlem_cost": n * step}
+from predict_by_hand import C_H, EPS, LEVELS, T, by_hand
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """The package as a user installs it: a wheel (not editable) in a fresh virtual environment,
 its `mlem-bench run` started in an empty folder. A learned case whose family is missing is
 trained first, beside the sweep of the other case; the tables equal those of a run that
-finds the family already trained (every column of results.csv but wall_s)."""
+finds the family already trained (every column of results.csv but wall_s). The trained
+families of the default suite are in the wheel, and its specs read them from there."""
 import subprocess
 import sys
 import sysconfig
@@ -11,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers import DATA, ROOT, run_cli, write_spec
+from helpers import DATA, ROOT, SUITE, run_cli, write_spec
+from mlem_bench.cli import load_cases
 
 pytest.importorskip("torch", reason="learned ladders need the 'learned' extra (torch==2.13.0)")
 
@@ -49,12 +51,22 @@ def installed(tmp_path_factory):
     return venv / "bin"
 
 
-def test_installed_run_trains_the_missing_family_beside_the_sweep(installed, tmp_path):
+def test_installed_run_trains_the_missing_family_beside_the_sweep_and_reads_the_shipped_ones(installed, tmp_path):
     work = tmp_path / "empty"
     work.mkdir()
-    where = subprocess.run([str(installed / "python"), "-c", "import mlem_bench; print(mlem_bench.__file__)"],
-                           cwd=work, capture_output=True, text=True, check=True).stdout
-    assert where.startswith(str(installed.parent)), where          # the wheel, not the checkout
+    # the wheel, not the checkout; and its package data holds the default suite's trained
+    # families, which its learned specs read in a folder without models/, byte for byte the
+    # checkout's (LearnedLadder.digest hashes family.json and every checkpoint)
+    specs = [SUITE / "gmm-sde-2d-exact-finest.toml", SUITE / "gmm-sde-2d-learned.toml"]
+    script = ("import mlem_bench\nfrom mlem_bench.cli import SUITE, load_cases\nprint(mlem_bench.__file__)\n"
+              f"for c in load_cases([SUITE / {specs[0].name!r}, SUITE / {specs[1].name!r}]):\n"
+              "    print(c.ladder.path, c.ladder.digest())\n")
+    where, *families = subprocess.run([str(installed / "python"), "-c", script], cwd=work, capture_output=True,
+                                      text=True, check=True).stdout.split()
+    assert where.startswith(str(installed.parent)), where
+    assert [Path(p).name for p in families[0::2]] == ["gmm-sde-2d-exact", "gmm-sde-2d-learned"], families
+    assert all(p.startswith(str(installed.parent)) for p in families[0::2]), families
+    assert families[1::2] == [c.ladder.digest() for c in load_cases(specs)], families
     specs = write_specs(work, work / "models" / "tiny-learned")
     r = subprocess.run([str(installed / "mlem-bench"), "run", *specs, "--out", "out"], cwd=work,
                        capture_output=True, text=True, timeout=900)
@@ -72,3 +84,4 @@ def test_installed_run_trains_the_missing_family_beside_the_sweep(installed, tmp
     sequential = pd.read_csv(tmp_path / "sequential" / "results.csv")
     pd.testing.assert_frame_equal(overlapped.drop(columns="wall_s"), sequential.drop(columns="wall_s"),
                                   check_exact=True)
+

@@ -2,6 +2,7 @@
 path against torch, the unbiased estimator, checkpoint errors, and the CLI end to end."""
 import shutil
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import scipy.stats
@@ -51,8 +52,11 @@ def test_error_falls_with_size(family):
     assert all(a > b for a, b in zip(loss, loss[1:])), loss
     macs = [r["macs"] for r in fam["levels"]]
     assert all(a < b for a, b in zip(macs, macs[1:]))
-    # the stored gamma and its 95% interval are the least-squares fit of log c_l on log eps_l
-    # (recomputed here with scipy.stats, independently of analysis.rates.fit_slope)
+    # what family.json stores as gamma and its 95% interval is the least-squares fit of
+    # log c_l on log eps_l of these levels (recomputed here with scipy.stats, independently of
+    # analysis.rates.fit_slope): a bookkeeping check, not evidence the fit is right. That the
+    # fit's interval has its stated coverage is a known-answer test on planted ladders:
+    # tests/analysis/test_analysis.py::test_measured_gamma_interval_has_its_stated_coverage
     fit = scipy.stats.linregress(np.log(eps), np.log(macs))
     half = scipy.stats.t.ppf(0.975, len(eps) - 2) * fit.stderr
     np.testing.assert_allclose([fam["gamma"], fam["gamma_lo"], fam["gamma_hi"]],
@@ -143,6 +147,45 @@ def test_learned_ladder_needs_a_mixture_problem():
         parse_case(doc, "tiny")
     with pytest.raises(SpecError, match=r"\[ladder\].widths must be at least 2 increasing"):
         parse_case(_doc("models/x", widths=[8, 4]), "tiny")
+
+
+def test_a_shipped_family_is_read_in_place_and_force_retrains_it_into_models(family, tmp_path, monkeypatch):
+    # The tiny family standing in for one shipped with the package: a spec without
+    # [ladder].checkpoints reads it where it lies (or by [ladder].family under another case
+    # name); `train` keeps it and writes nothing; `train --force` never writes the package
+    # copy but retrains into models/<family> of the working directory (bit for bit the same
+    # weights), which the spec reads from then on.
+    import mlem_bench.ladders.learned as learned
+    case, _ = family
+    shipped = tmp_path / "package-models"
+    shutil.copytree(case.ladder.path, shipped / "tiny-learned")
+    monkeypatch.setattr(learned, "SHIPPED_FAMILIES", shipped.resolve())
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    doc = tomllib.loads(TINY.read_text())
+    spec = work / "tiny-learned.toml"
+    write_spec(spec, doc)
+    ladder = parse_case(doc, "tiny").ladder
+    assert learned.is_shipped(ladder.path) and ladder.path == shipped.resolve() / "tiny-learned"
+    named = parse_case({**doc, "name": "other", "ladder": {**doc["ladder"], "family": "tiny-learned"}}, "other")
+    assert named.ladder.path == ladder.path
+    before = {f.name: f.read_bytes() for f in (shipped / "tiny-learned").iterdir()}
+    r = run_cli(["train", str(spec)])
+    assert r.returncode == 0 and "trained already, kept" in r.stdout and not (work / "models").exists(), r
+    r = run_cli(["train", str(spec), "--force"])
+    assert r.returncode == 0 and "training 3 levels into models/tiny-learned" in r.stdout, (r.stdout, r.stderr)
+    assert before == {f.name: f.read_bytes() for f in (shipped / "tiny-learned").iterdir()}
+    local = parse_case(doc, "tiny").ladder
+    assert local.path == Path("models") / "tiny-learned" and (work / local.path / "family.json").is_file()
+    for level in range(1, 4):
+        a, b = ladder.load_checkpoint(level)["state_dict"], local.load_checkpoint(level)["state_dict"]
+        assert all(torch.equal(a[k], b[k]) for k in a), level
+    both = {**doc, "ladder": {**doc["ladder"], "family": "tiny-learned", "checkpoints": "elsewhere"}}
+    with pytest.raises(SpecError, match=r"\[ladder\] gives both checkpoints and family; keep one"):
+        parse_case(both, "tiny")
+    with pytest.raises(SpecError, match=r"\[ladder\]\.family must be 1 to"):
+        parse_case({**doc, "ladder": {**doc["ladder"], "family": "../x"}}, "tiny")
 
 
 def test_cli_train_then_run_reports_the_ladder(family, tmp_path):

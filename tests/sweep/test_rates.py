@@ -11,7 +11,8 @@ justified here: the median ML-EM cost exponent over the smaller half of each rep
 lies within 0.25 of the model's (a quarter of the gap between the EM and ML-EM theories for
 gamma > 2, so the test still tells them apart); the median speed-up exponent
 d log S / d log(1/e) within 0.3 of the model's (it is the difference of two fitted exponents);
-the median S(e) at the smallest grid error every replicate reaches exceeds 3 for gamma >= 2.5.
+the median S(e) at the smallest grid error every replicate reaches exceeds 3 for gamma >= 2.5,
+its bootstrap interval included.
 The three cases are independent: each draws its own ladder fields and paths (seeds derived from
 the case names).
 Measured values: docs/method.md.
@@ -118,9 +119,13 @@ def test_median_speedup_exponent_matches_the_ideal_ladder_model(sweep, ideal, ca
 
 @pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3"])
 def test_median_speedup_at_the_smallest_common_error(sweep, case):
+    # The median S(e) over the 8 replicates at the smallest grid error all reach: its 95%
+    # bootstrap interval (analysis.curves.curve_bands, whose coverage
+    # tests/analysis/test_curves.py checks on simulated experiments) lies above 3, not only the
+    # median (measured on this code: 9.3 [6.4, 17.8] and 12.9 [9.1, 25.6]). No check that the
+    # median lies inside its own interval: that holds by construction.
     s = sweep[3].loc[(case, "em")]
-    assert np.isfinite(s.error) and s.s_median > 3.0, s
-    # (no check that the median lies inside its own bootstrap interval: that holds by construction)
+    assert np.isfinite(s.error) and s.s_lo > 3.0, s
 
 
 @pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3"])
@@ -144,12 +149,25 @@ def test_reference_is_negligible(sweep):
 
 
 def test_tuner_predictions_are_honest(sweep):
-    # The error model is fitted on an independent pilot; its predictions of the measured
-    # error stay within a factor 2.5 for the tuned methods (EM's bias model is conservative).
+    # The error model, fitted on an independent pilot, predicts each cell's measured error to
+    # within what the two estimates' precisions allow. Per cell, log(predicted / measured) has
+    # the measured RMS error's relative SE (error_se / error, from its path batches: 1-4% here)
+    # and the prediction's: its constants carry the pilot's precision, at worst that of an RMS
+    # over MIN_BIAS_PATHS = 32 paths (b_l of the adaptive pilot's top levels) or of a mean
+    # square over MIN_PATH_STEPS = 64 path-steps (delta_l), about 9% for 2-D errors (a root
+    # sum of squares of terms each within 9% is within 9%). The model's structural
+    # approximations (sources added in quadrature, c_h measured on the pilot grid) get no
+    # allowance: a model error beyond the pilot's noise fails. Tolerance: z at a family-wise
+    # 1% over the cells (Bonferroni: 4.4 for 864 cells), i.e. predicted/measured within about
+    # [0.67, 1.5] (measured on this code: 0.80-1.37, the old band was 0.4-2.5).
+    import scipy.stats
+    from mlem_bench.tuning.calibrate import MIN_BIAS_PATHS, MIN_PATH_STEPS
     res = sweep[0][sweep[0].method.isin(["em", "mlem"])]
-    ratio = res.pred_error / res.error
-    assert np.all((ratio > 0.4) & (ratio < 2.5)), res.loc[~((ratio > 0.4) & (ratio < 2.5)),
-                                                          ["case", "replicate", "method", "knob", "eps_target"]]
+    pilot_rse = max(0.5 / np.sqrt(MIN_BIAS_PATHS), 0.5 / np.sqrt(MIN_PATH_STEPS))
+    z = scipy.stats.norm.isf(0.01 / (2 * len(res)))
+    band = z * np.sqrt((res.error_se / res.error) ** 2 + pilot_rse ** 2)
+    off = np.abs(np.log(res.pred_error / res.error)) > band
+    assert not off.any(), res.loc[off, ["case", "replicate", "method", "knob", "eps_target", "pred_error", "error"]]
 
 
 @pytest.mark.parametrize("case", ["ou-2d-g2.5", "ou-2d-g3"])

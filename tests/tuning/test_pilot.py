@@ -193,3 +193,68 @@ def test_mlem_theory_runs_in_a_sweep_from_the_theory_model(tmp_path):
         assert (r.level, r.n_steps, r.pred_cost) == (c.level, c.n_steps, c.predicted_cost)
     sp = speedups(pooled(res))
     assert set(sp.method) == {"em", "mlem-theory"}
+
+
+def em_strong_error_ou(theta, sigma, x0, T, n, dim):
+    """Closed form of EM's terminal error on OU dX = -theta X dt + sigma dW (theta, sigma
+    scalars, x0 deterministic) against the exact solution on the same Brownian path: per
+    coordinate the error is Gaussian, mean ((1 - theta h)^n - e^(-theta T)) x0 and variance
+    sigma^2 sum_k int_(t_k)^(t_k+1) ((1 - theta h)^(n-1-k) - e^(-theta (T - s)))^2 ds.
+    Returns (mean (dim,), variance per coordinate)."""
+    h, a = T / n, 1 - theta * T / n
+    k = np.arange(n)
+    A = a ** (n - 1 - k)
+    # int e^(-theta (T - s)) ds and int e^(-2 theta (T - s)) ds over [t_k, t_k + h]
+    e1 = (np.exp(-theta * (T - (k + 1) * h)) - np.exp(-theta * (T - k * h))) / theta
+    e2 = (np.exp(-2 * theta * (T - (k + 1) * h)) - np.exp(-2 * theta * (T - k * h))) / (2 * theta)
+    var = sigma ** 2 * np.sum(A ** 2 * h - 2 * A * e1 + e2)
+    return np.broadcast_to((a ** n - np.exp(-theta * T)) * np.asarray(x0, float), (dim,)), float(var)
+
+
+def test_calibrated_constants_match_their_closed_forms_on_a_constant_field_ladder():
+    # Known answers for every constant the pilot measures. The ladder: nested, lengthscale 1e6,
+    # so its one field u(t, x) = sum_m a_m cos(w_m . x + v_m t + phi_m) is the constant vector
+    # u0 = sum_m a_m cos(phi_m) to ~1e-5 (|w|, |v| ~ 1e-6, |x| and t of order 1), and
+    # f^l - f^(l-1) = -eps_l u0. On OU (drift -theta x, theta = 1, T = 1, n1 = 64 steps):
+    # * delta_l = eps_l |u0| exactly (l >= 2; delta_1 = |f^1 - f| = eps_1 |u0|);
+    # * b_l: EM with f^l against EM with f on the same grid differ by the deterministic
+    #   e_(n+1) = a e_n + h eps_l u0, a = 1 - theta h, so b_l = eps_l |u0| (1 - a^n1) / theta;
+    # * c_v: ML-EM (p_l = 1/2) against EM on level 4 differ by e_(n+1) = a e_n + h xi_n with
+    #   xi_n = sum_l (B_l / p_l - 1)(-eps_l u0) independent over steps, so
+    #   E|e|^2 = h^2 sum_j a^(2j) sum_l delta_l^2 (1/p_l - 1) and the model's c_v is
+    #   (h / T)(1 - a^(2 n1)) / (1 - a^2) = 0.43, not 1: the contraction the model leaves out.
+    #   Its estimate is an RMS over 400 paths: within 4 standard errors, the SE from the
+    #   per-path squared errors of the same two runs (recomputed here on the pilot's seed);
+    # * c_h: EM with the exact drift against the exact solution (the Haar reference, whose own
+    #   truncation error `own_error` is orthogonal to it) has the closed form of
+    #   em_strong_error_ou; the estimate within 4 of its standard errors (Gaussian per
+    #   coordinate: Var|e|^2 = sum_i 2 s^4 + 4 mu_i^2 s^2, relative SE of the RMS
+    #   sd(|e|^2) / (2 sqrt(N) E|e|^2)).
+    p = OrnsteinUhlenbeck(2, theta=1.0, sigma=0.7, x0=1.0)
+    lad = SyntheticLadder(gamma=2.0, levels=4, eps1=0.5, seed=4, lengthscale=1e6, structure="nested")
+    N = 400
+    m = calibrate(p, lad, 0, N, pilot="full")
+    n1, T = m.pilot["n_steps"], p.T
+    h, a = T / n1, 1 - T / n1
+    arr = lad.arrays(p.dim)
+    u0 = np.linalg.norm(np.sum(arr.amp[1] * np.cos(arr.phase[1])[:, None], axis=0))
+    np.testing.assert_allclose(m.delta[1:], lad.eps[1:] * u0, rtol=1e-4)
+    np.testing.assert_allclose(m.bias[1:], lad.eps[1:] * u0 * (1 - a ** n1), rtol=1e-4)
+    # c_v against its closed form, SE from the per-path squared errors of the pilot's own runs
+    s = m.pilot["seed"]
+    em = solve(p, lad, "em", 4, n1, N, s)
+    ml = solve(p, lad, "mlem", 4, n1, N, s, probs=np.full(lad.levels + 1, 0.5))
+    sq = np.sum((ml.x - em.x) ** 2, axis=1)
+    pred = T * h * np.sum(m.delta[2:5] ** 2)
+    assert m.c_v == pytest.approx(sq.mean() / pred, rel=1e-12)          # the same runs as the pilot's
+    known_cv = (h / T) * (1 - a ** (2 * n1)) / (1 - a ** 2)
+    se_cv = np.std(sq, ddof=1) / np.sqrt(N) / pred
+    assert abs(m.c_v - known_cv) <= 4 * se_cv, (m.c_v, known_cv, se_cv)
+    # c_h against EM's closed-form strong error on OU
+    mu, var = em_strong_error_ou(1.0, 0.7, 1.0, T, n1, p.dim)
+    ref_own = p.reference(s, N, 16 * n1).own_error
+    var -= ref_own ** 2 / p.dim
+    msq = np.sum(mu ** 2) + p.dim * var
+    known_ch = np.sqrt(msq) / h
+    rel_se = np.sqrt(np.sum(2 * var ** 2 + 4 * mu ** 2 * var) / N) / (2 * msq)
+    assert abs(m.c_h / known_ch - 1) <= 4 * rel_se, (m.c_h, known_ch, rel_se)
