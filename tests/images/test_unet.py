@@ -1,6 +1,6 @@
 """UNet track on the CPU: the GPU check script at toy size; a tiny ladder trains and its
-FLOPs grow as its widths say; the shared-pattern ML-EM sampler is unbiased for the top level
-and is EM when every p = 1; methods share their noise; the networks compile as one graph;
+FLOPs grow as its widths say; the ML-EM sampler draws per sample (independent batches, the
+expected cost) and is EM when every p = 1; methods share their noise; the networks compile as one graph;
 FID with local weights; the image loader and the stand-in; resume; bad specs."""
 
 import os
@@ -80,29 +80,49 @@ def _ladder(bases=(2, 4, 8), res=8):
     return Ladder(models, [count_flops(m, res) for m in models])
 
 
-def test_mlem_estimator_is_unbiased_for_the_top_level():
-    from mlem_bench.images.sampler import mlem_drift
-    lad = _ladder()
-    y = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    F = {l: lad.drift(l, 0.4, y).double() for l in (1, 2, 3)}
-    probs = np.array([1.0, 1.0, 0.5, 0.25])
-    rng = np.random.default_rng(0)
-    n = 20_000
-    draws = torch.stack([mlem_drift(F.get, probs, rng.random(4), 3) for _ in range(n)])
-    mean, se = draws.mean(0), draws.std(0) / np.sqrt(n)
-    z = ((mean - F[3]) / se).abs().max().item()
-    # 384 components: 5 standard errors bounds them all with false-alarm probability < 2e-4
-    assert z < 5, z
-    assert (se > 0).all()
+def test_mlem_draws_per_sample_so_batches_are_independent(monkeypatch):
+    """ML-EM draws B_l per sample (sampling.MultilevelModel, whose unbiasedness
+    tests/sampling checks): each image's FLOPs are its own, their mean is the expected cost
+    of tuning.configure.mlem_step_cost per step, and the FLOPs of batches of 20 images vary
+    as independent samples' means do (variance of the per-image FLOPs / 20), which is what
+    the report's jackknife over sample batches needs. One pattern per batch would give
+    every image of a batch the same FLOPs: variance 20 times larger (or none with one
+    pattern for the whole run)."""
+    import scipy.stats
+    from mlem_bench.images import sampler
+    from mlem_bench.tuning.configure import mlem_step_cost
+    flops = [1.0, 4.0, 16.0]
+    lad = sampler.Ladder([torch.nn.Identity()] * 3, flops)
+    lad.drift = lambda level, s, y: torch.zeros_like(y)
+    probs = np.array([0.0, 1.0, 0.5, 0.3])
+    n, steps, size = 2000, 8, 20
+    x0 = torch.zeros(n, 1)
+    _, mean_flops, evals, per_image = sampler.sample(lad, "mlem", steps, x0, steps, 4, probs=probs)
+    assert per_image.shape == (n,) and mean_flops == per_image.mean()
+    assert np.isclose(evals[1:] @ flops, mean_flops) and evals[1] == steps
+
+    class Costs:
+        cost = np.array([0.0] + flops)
+    expected = steps * mlem_step_cost(Costs(), 3, probs)
+    # 4 standard errors of the mean of 2000 independent images
+    assert abs(mean_flops - expected) < 4 * per_image.std() / np.sqrt(n), (mean_flops, expected)
+    batch_means = per_image.reshape(-1, size).mean(axis=1)
+    k = batch_means.size
+    stat = (k - 1) * batch_means.var(ddof=1) / (per_image.var(ddof=1) / size)
+    # chi-square with k - 1 = 99 degrees of freedom: inside its 0.1% and 99.9% quantiles
+    lo, hi = scipy.stats.chi2.ppf([0.001, 0.999], k - 1)
+    assert lo < stat < hi, (stat, lo, hi)
+    # a sample's draws do not depend on its batch: the first 100 images alone cost the same
+    assert np.array_equal(sampler.sample(lad, "mlem", steps, x0[:100], steps, 4, probs=probs)[3], per_image[:100])
 
 
 def test_mlem_with_every_p_one_is_em_exactly():
     from mlem_bench.images.sampler import initial_noise, sample
     lad = _ladder()
     x0 = initial_noise(0, 4, 3, 8, "cpu")
-    em, f_em, _ = sample(lad, "em", 32, x0, 64, 3)
-    ml, f_ml, ev = sample(lad, "mlem", 32, x0, 64, 3, probs=np.ones(4))
-    assert torch.equal(em, ml) and f_em == f_ml
+    em, f_em, _, per_em = sample(lad, "em", 32, x0, 64, 3)
+    ml, f_ml, ev, per_ml = sample(lad, "mlem", 32, x0, 64, 3, probs=np.ones(4))
+    assert torch.equal(em, ml) and f_em == f_ml and np.array_equal(per_em, per_ml)
     assert list(ev[1:]) == [0, 0, 32]
 
 
