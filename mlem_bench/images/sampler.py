@@ -11,7 +11,6 @@ from ..nets.unet import compiled
 from ..numerics.rng import TORCH_BROWNIAN_MULT, TORCH_INITIAL_MULT, TORCH_INITIAL_SHIFT
 from ..numerics.vp import T_MIN, reverse_drift
 from ..optional import require_torch
-from ..sampling.multilevel import MultilevelModel
 
 class Ladder:
     """Drift evaluators f^l(s, y) = beta (y/2 - eps_hat_l / sigma) at solver time s (diffusion
@@ -73,6 +72,7 @@ def sample(ladder, method, n_steps, x0, ref_steps, seed, probs=None, switch_step
     (index 0 unused), FLOPs of each sample (B,))
     """
     torch = require_torch()
+    from ..sampling.multilevel import MultilevelModel     # imports torch: on demand, as above
     L = ladder.L
     T = 1.0 - T_MIN
     h, r = T / n_steps, ref_steps // n_steps

@@ -17,11 +17,12 @@ torch = require_torch()
 
 
 def multilevel(model, probs, seed, sample_offset):
-    """`model` when it is a MultilevelModel (then `probs` must be None), else a
-    MultilevelModel over the list of denoisers `model`."""
+    """`model` reset to step 0 when it is a MultilevelModel (then `probs` must be None), else
+    a MultilevelModel over the list of denoisers `model`."""
     if isinstance(model, MultilevelModel):
         if probs is not None:
             raise ValueError("probs: give them to the MultilevelModel, or pass a list of denoisers with probs")
+        model.reset()
         return model
     if probs is None:
         raise ValueError("probs: one probability per denoiser of the list (p_1 = 1)")
@@ -63,7 +64,6 @@ def sample_mlem_euler(model, x, sigmas, extra_args=None, callback=None, disable=
     The final x.
     """
     model = multilevel(model, probs, seed, sample_offset)
-    model.reset()
     extra_args = {} if extra_args is None else extra_args
     s_in = x.new_ones([x.shape[0]])
     for i in trange(len(sigmas) - 1, disable=disable):
@@ -97,7 +97,6 @@ def sample_mlem_euler_ancestral(model, x, sigmas, extra_args=None, callback=None
     The final x.
     """
     model = multilevel(model, probs, seed, sample_offset)
-    model.reset()
     extra_args = {} if extra_args is None else extra_args
     if noise_sampler is None:
         def noise_sampler(sigma, sigma_next):

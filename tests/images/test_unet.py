@@ -3,6 +3,7 @@ FLOPs grow as its widths say; the ML-EM sampler draws per sample (independent ba
 expected cost) and is EM when every p = 1; methods share their noise; the networks compile as one graph;
 FID with local weights; the image loader and the stand-in; resume; bad specs."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -116,6 +117,31 @@ def test_mlem_draws_per_sample_so_batches_are_independent(monkeypatch):
     assert np.array_equal(sampler.sample(lad, "mlem", steps, x0[:100], steps, 4, probs=probs)[3], per_image[:100])
 
 
+def test_report_jackknife_takes_each_batch_flops():
+    """The speed-up's jackknife over sample batches reads each batch's FLOPs (ML-EM's vary
+    with its per-sample draws); rows without them (EM, stitch, or stored before per-sample
+    draws) repeat the configuration's FLOPs, and wall time is one number per configuration.
+    Batch FLOPs that vary widen the interval, all else equal."""
+    import pandas as pd
+    from mlem_bench.images.report import batch_points, image_speedups
+    sq = [[0.04, 0.05, 0.045, 0.05], [0.01, 0.012, 0.011, 0.01]]
+    rows = [{"method": "em", "n_steps": n, "flops": f, "wall_s": w, "error": float(np.sqrt(np.mean(q))),
+             "sq_batches": q, "batch_sizes": [5, 5, 5, 5]} for n, f, w, q in ((8, 8.0, 1.0, sq[0]), (32, 32.0, 4.0, sq[1]))]
+    rows += [{"method": "mlem", "n_steps": n, "flops": f, "wall_s": w, "error": float(np.sqrt(np.mean(q))),
+              "sq_batches": q, "batch_sizes": [5, 5, 5, 5], "flops_batches": fb}
+             for n, f, w, q, fb in ((8, 4.0, 0.6, sq[0], [3.0, 5.0, 3.5, 4.5]), (32, 16.0, 2.4, sq[1], [12.0, 20.0, 14.0, 18.0]))]
+    table = pd.DataFrame(rows)
+    pts = batch_points(table, "flops")
+    assert [list(c) for c in pts.costs] == [[8.0] * 4, [32.0] * 4, [3.0, 5.0, 3.5, 4.5], [12.0, 20.0, 14.0, 18.0]]
+    assert [list(c) for c in batch_points(table, "wall_s").costs] == [[1.0] * 4, [4.0] * 4, [0.6] * 4, [2.4] * 4]
+    varying = image_speedups(table).set_index("cost")
+    constant = image_speedups(table.drop(columns="flops_batches")).set_index("cost")
+    # both methods reach the same errors, so at the smallest one the speed-up is 32 / 16 FLOPs (to rounding)
+    assert np.isclose(varying.speedup["flops"], 2.0) and varying.speedup["flops"] == constant.speedup["flops"]
+    width = {k: t.speedup_hi["flops"] / t.speedup_lo["flops"] for k, t in (("varying", varying), ("constant", constant))}
+    assert width["varying"] > width["constant"], width
+
+
 def test_mlem_with_every_p_one_is_em_exactly():
     from mlem_bench.images.sampler import initial_noise, sample
     lad = _ladder()
@@ -169,6 +195,12 @@ def test_report_and_resume(tiny):
     stamps = {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")}
     assert "fid" not in res.columns and "no FID" in (out / "report.md").read_text()
     assert set(pd.read_csv(out / "speedups.csv").cost) == {"flops", "wall_s"}
+    # each configuration stores its batches' FLOPs, whose weighted mean is its FLOPs per image
+    for f in (out / "samples").glob("c*.json"):
+        row = json.loads(f.read_text())
+        fb, w = np.array(row["flops_batches"]), np.array(row["batch_sizes"])
+        assert np.isclose(fb @ w / w.sum(), row["flops"]), row
+        assert row["method"] == "mlem" or np.all(fb == row["flops"]), row
     r = run_cli(["unet", "all", str(TINY), "--out", str(out)], out.parent)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("trained already, kept") == 4
