@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..optional import require_torch
-from .multilevel import MultilevelModel
+from .multilevel import MultilevelModel, in_precision_of
 
 torch = require_torch()
 
@@ -162,6 +162,6 @@ def mlem_sample(unets, scheduler, probs, num_inference_steps, *, latents=None, s
     scheduler.set_timesteps(num_inference_steps, device=x.device)
     x = x * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
-        out = model(scheduler.scale_model_input(x, t), t, **cond)
+        out = in_precision_of(model(scheduler.scale_model_input(x, t), t, **cond), x)
         x = scheduler.step(out, t, x, generator=generator, **(step_kwargs or {})).prev_sample
     return MLEMSampleOutput(x.cpu().numpy() if output_type == "np" else x, model.evaluations.copy())

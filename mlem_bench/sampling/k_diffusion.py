@@ -11,7 +11,7 @@ import math
 from tqdm.auto import trange
 
 from ..optional import require_torch
-from .multilevel import MultilevelModel
+from .multilevel import MultilevelModel, in_precision_of
 
 torch = require_torch()
 
@@ -76,7 +76,7 @@ def sample_mlem_euler(model, x, sigmas, extra_args=None, callback=None, disable=
         if gamma > 0:
             eps = torch.randn_like(x) * s_noise
             x = x + eps * (sigma_hat ** 2 - sigmas[i] ** 2) ** 0.5
-        denoised = model(x, sigma_hat * s_in, **extra_args)
+        denoised = in_precision_of(model(x, sigma_hat * s_in, **extra_args), x)
         d = to_d(x, sigma_hat, denoised)
         if callback is not None:
             callback({'x': x, 'i': i, 'sigma': sigmas[i], 'sigma_hat': sigma_hat, 'denoised': denoised})
@@ -103,7 +103,7 @@ def sample_mlem_euler_ancestral(model, x, sigmas, extra_args=None, callback=None
             return torch.randn_like(x)
     s_in = x.new_ones([x.shape[0]])
     for i in trange(len(sigmas) - 1, disable=disable):
-        denoised = model(x, sigmas[i] * s_in, **extra_args)
+        denoised = in_precision_of(model(x, sigmas[i] * s_in, **extra_args), x)
         sigma_down, sigma_up = get_ancestral_step(sigmas[i], sigmas[i + 1], eta=eta)
         if callback is not None:
             callback({'x': x, 'i': i, 'sigma': sigmas[i], 'sigma_hat': sigmas[i], 'denoised': denoised})

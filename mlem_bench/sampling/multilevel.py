@@ -38,6 +38,15 @@ def gather(value, rows, batch):
     return value
 
 
+def in_precision_of(out, x):
+    """The combined output `out` cast down to the precision of the samples `x` when x is
+    narrower (float16, bfloat16 sampling loops feed the step the models' own precision);
+    the combination itself stays in float32."""
+    if x.dtype.is_floating_point and x.dtype.itemsize < out.dtype.itemsize:
+        return out.to(x.dtype)
+    return out
+
+
 class MultilevelModel(torch.nn.Module):
     """ML-EM combination of the outputs of `levels` (coarsest first).
 
@@ -105,6 +114,8 @@ class MultilevelModel(torch.nn.Module):
         return torch.from_numpy(b)
 
     def forward(self, x, *args, samples=None, **kwargs):
+        """The ML-EM combination at x for this step (then the step advances). `samples`:
+        the sample indices of x's rows (default ``sample_offset + arange(batch)``)."""
         batch = x.shape[0]
         B = self.draws(batch, samples).to(x.device)
         self.step += 1

@@ -145,3 +145,21 @@ def test_probs_go_with_a_list_of_denoisers_only(denoisers):
         sample_mlem_euler(denoisers, x0(), SIGMAS, disable=True)
     with pytest.raises(ValueError, match="probs: give them to the MultilevelModel"):
         sample_mlem_euler(MultilevelModel(denoisers, [1, 1, 1]), x0(), SIGMAS, disable=True, probs=[1, 1, 1])
+
+
+def test_half_precision_samples_stay_in_their_precision():
+    """bfloat16 denoisers, samples and sigmas: the levels are combined in float32 and handed
+    to the update in bfloat16, as k-diffusion would see the top denoiser's output (a float32
+    combination would turn x into float32 after the first step)."""
+    class Half:
+        def __init__(self, k):
+            self.k = k
+
+        def __call__(self, x, sigma):
+            assert x.dtype == torch.bfloat16
+            return (x * self.k).to(torch.bfloat16)
+    x = x0().to(torch.bfloat16)
+    torch.manual_seed(0)
+    out = sample_mlem_euler_ancestral([Half(0.5), Half(0.6), Half(0.7)], x, SIGMAS.to(torch.bfloat16), disable=True,
+                                      probs=[1, 0.5, 0.5])
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
