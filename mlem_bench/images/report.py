@@ -58,7 +58,7 @@ def sample_grids(out, table, x0, lad, s, ref):
         if len(g):
             row = g.iloc[(np.log(g.flops) - np.log(ml.flops)).abs().argmin()]     # nearest compute to ML-EM's best
             x = sample(lad, row.method, int(row.n_steps), x0[:8], s["ref_steps"], s["seed"],
-                             probs=np.array(row.probs), switch_step=int(row.switch_step))[0]
+                       probs=np.array(row.probs), switch_step=int(row.switch_step))[0]
             picks.append((f"{m} ({row.knob}, {row.n_steps} steps, {row.flops / 1e9:.2g} GFLOP)", x.cpu()))
     n = min(8, x0.shape[0])
     fig, axes = plt.subplots(len(picks), n, figsize=(1.4 * n, 1.5 * len(picks)), squeeze=False)

@@ -297,6 +297,7 @@ def run_samples(spec, out, device="cpu", log=print, compile=False):
             + (f"FID {row['fid']:.4g}, " if fid_of is not None else "")
             + f"{flops / 1e9:.3g} GFLOP per image, {wall:.2f}s")
     table = pd.DataFrame(rows)
-    atomic_write(out / "results.csv", lambda p: table.drop(columns=["sq_batches", "batch_sizes", "flops_batches"], errors="ignore").to_csv(p, index=False))
+    per_batch = ["sq_batches", "batch_sizes", "flops_batches"]
+    atomic_write(out / "results.csv", lambda p: table.drop(columns=per_batch, errors="ignore").to_csv(p, index=False))
     sample_grids(out, table, x0, lad, s, ref)
     return table

@@ -134,6 +134,9 @@ def mlem_sample(unets, scheduler, probs, num_inference_steps, *, latents=None, s
         Classifier-free guidance applied per level before combining; needs
         `encoder_hidden_states` and `negative_encoder_hidden_states` (one row or one per sample).
     guidance_rescale : must be 0 (not affine; refused otherwise).
+    unet_kwargs : passed unchanged to every network call (neither gathered per sample nor
+        doubled for guidance: batched extra conditioning, e.g. SDXL's added_cond_kwargs,
+        is not supported).
     step_kwargs : extra arguments of ``scheduler.step`` (e.g. ``eta`` for DDIM).
     output_type : "pt" (tensor) or "np" (NumPy array), the raw final sample (decode latents yourself).
 
