@@ -18,18 +18,26 @@ LEVEL_COLUMNS = ["level", "base", "params", "flops", "train_steps", "batch_ms", 
 
 
 def batch_points(table, cost):
-    """Rows as `analysis.speedup_interval` expects: error, cost and per-batch arrays."""
+    """Rows as `analysis.speedup_interval` expects: error, cost and per-batch arrays. FLOPs
+    are per batch (`flops_batches`: ML-EM's per-sample draws make them vary; rows sampled
+    before per-sample draws have none and repeat the configuration's FLOPs); wall time is
+    measured for the whole batch and repeated."""
     t = table.copy()
     t["cost"] = t[cost]
     t["sq"] = [np.asarray(v, float) for v in t.sq_batches]
     t["weights"] = [np.asarray(v, float) for v in t.batch_sizes]
-    t["costs"] = [np.full(len(v), c) for v, c in zip(t.batch_sizes, t[cost])]
+    per_batch = t["flops_batches"] if cost == "flops" and "flops_batches" in t else [None] * len(t)
+    t["costs"] = [np.full(len(v), c) if not isinstance(b, (list, np.ndarray)) else np.asarray(b, float)
+                  for v, c, b in zip(t.batch_sizes, t[cost], per_batch)]
     return t
 
 
 def image_speedups(table):
     """ML-EM over EM and over stitch at matched strong error, with jackknife intervals over
-    sample batches, in FLOPs per image and in measured wall time (the batch's device time)."""
+    sample batches, in FLOPs per image and in measured wall time (the batch's device time).
+    Every sample has its own starting noise, Brownian path and ML-EM draws, so the batches
+    are independent and the leave-one-batch-out jackknife sees ML-EM's randomisation in both
+    the error and the FLOPs."""
     rows = []
     for cost in ("flops", "wall_s"):
         pts = batch_points(table, cost)
@@ -49,8 +57,8 @@ def sample_grids(out, table, x0, lad, s, ref):
         g = table[table.method == m]
         if len(g):
             row = g.iloc[(np.log(g.flops) - np.log(ml.flops)).abs().argmin()]     # nearest compute to ML-EM's best
-            x, _, _ = sample(lad, row.method, int(row.n_steps), x0[:8], s["ref_steps"], s["seed"],
-                             probs=np.array(row.probs), switch_step=int(row.switch_step))
+            x = sample(lad, row.method, int(row.n_steps), x0[:8], s["ref_steps"], s["seed"],
+                       probs=np.array(row.probs), switch_step=int(row.switch_step))[0]
             picks.append((f"{m} ({row.knob}, {row.n_steps} steps, {row.flops / 1e9:.2g} GFLOP)", x.cpu()))
     n = min(8, x0.shape[0])
     fig, axes = plt.subplots(len(picks), n, figsize=(1.4 * n, 1.5 * len(picks)), squeeze=False)

@@ -1,6 +1,6 @@
 """Samplers of the image track on a batch of images: EM with the largest UNet, ML-EM over
-the ladder (one Bernoulli pattern per step for the whole batch), and the stitch baseline,
-all on one Brownian path drawn on the sampling device."""
+the ladder (B_l drawn per sample, keyed by seed, sample index and step), and the stitch
+baseline, all on one Brownian path drawn on the sampling device."""
 import math
 
 import numpy as np
@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import SpecError
 from ..nets.common import vp_coefficients
 from ..nets.unet import compiled
-from ..numerics.rng import TORCH_BERNOULLI_MULT, TORCH_BROWNIAN_MULT, TORCH_INITIAL_MULT, TORCH_INITIAL_SHIFT
+from ..numerics.rng import TORCH_BROWNIAN_MULT, TORCH_INITIAL_MULT, TORCH_INITIAL_SHIFT
 from ..numerics.vp import T_MIN, reverse_drift
 from ..optional import require_torch
 
@@ -28,6 +28,10 @@ class Ladder:
         for level in range(1, self.L + 1):
             self.drift(level, 0.5, y)
         sync(y.device)
+
+    def level(self, level):
+        """Level `level` as a callable (y, s) -> drift (`sampling.MultilevelModel`'s signature)."""
+        return lambda y, s: self.drift(level, s, y)
 
     def drift(self, level, s, y):
         torch = require_torch()
@@ -52,40 +56,34 @@ def brownian(seed, k, shape, h, device):
     return device_normal(int(seed) * TORCH_BROWNIAN_MULT + int(k), shape, device) * math.sqrt(h)
 
 
-def bernoulli_uniforms(seed, step, n):
-    """One uniform per level for step `step`: the pattern shared by the whole batch."""
-    torch = require_torch()
-    g = torch.Generator().manual_seed(int(seed) * TORCH_BERNOULLI_MULT + int(step) + 1)
-    return torch.rand(n, generator=g).numpy()
-
-
-def mlem_drift(f, probs, u, L):
-    """f^1 + sum_l B_l / p_l (f^l - f^{l-1}) with B_l = [u_l < p_l]; leading levels with
-    p = 1 collapse to f^m. `f(l)` evaluates (and caches) level l at the current point."""
-    m = 1
-    while m < L and probs[m + 1] >= 1.0:
-        m += 1
-    out = f(m)
-    for l in range(m + 1, L + 1):
-        if u[l] < probs[l]:
-            out = out + (f(l) - f(l - 1)) / probs[l]
-    return out
-
-
 def sample(ladder, method, n_steps, x0, ref_steps, seed, probs=None, switch_step=0, record=None):
-    """Run a sampler from x0 (B, C, R, R) over n_steps; returns (x, FLOPs per image, evals per level).
+    """Run a sampler from x0 (B, C, R, R) over n_steps.
 
     method: "em" (largest level), "mlem" (probs indexed by level), "stitch" (level 1 for
-    steps < switch_step, the largest after). Brownian increments are sums of the
-    ref_steps-grid increments, so every step count sees the same path.
-    record(s, y, f): optional callback at every step (gamma measurement).
+    steps < switch_step, the largest after). ML-EM draws B_l per sample, keyed by (seed,
+    sample index in x0, step) (`sampling.MultilevelModel`), and evaluates each level on the
+    samples that need it. Brownian increments are sums of the ref_steps-grid increments, so
+    every step count sees the same path. record(s, y, f): optional callback at every step
+    (gamma measurement; its evaluations are counted).
+
+    Returns
+    -------
+    (x, FLOPs per image (mean over the batch), evaluations per image of each level
+    (index 0 unused), FLOPs of each sample (B,))
     """
     torch = require_torch()
+    from ..sampling.multilevel import MultilevelModel     # imports torch: on demand, as above
     L = ladder.L
     T = 1.0 - T_MIN
     h, r = T / n_steps, ref_steps // n_steps
     x = x0.clone()
-    flops, evals = 0.0, np.zeros(L + 1)
+    batch = x.shape[0]
+    flops = np.asarray(ladder.flops, dtype=float)
+    evaluated = np.zeros((batch, L + 1))         # sample-evaluations of each level
+    if method == "mlem":
+        mlem = MultilevelModel([ladder.level(lv) for lv in range(1, L + 1)], np.asarray(probs)[1:], seed=seed)
+    elif method not in ("em", "stitch"):
+        raise ValueError(f"unknown sampler {method!r}")
     for n in range(n_steps):
         s = n * h
         cache = {}
@@ -93,27 +91,26 @@ def sample(ladder, method, n_steps, x0, ref_steps, seed, probs=None, switch_step
         def f(level):
             if level not in cache:
                 cache[level] = ladder.drift(level, s, x)
-                evals[level] += 1
+                evaluated[:, level] += 1
             return cache[level]
 
         if method == "em":
             drift = f(L)
         elif method == "stitch":
             drift = f(1 if n < switch_step else L)
-        elif method == "mlem":
-            drift = mlem_drift(f, probs, bernoulli_uniforms(seed, n, L + 1), L)
         else:
-            raise ValueError(f"unknown sampler {method!r}")
+            drift = mlem(x, s)
+            evaluated += mlem.last_evaluated
         if record is not None:
             record(s, x, f)
-        flops += sum(ladder.flops[lv] for lv in cache)
         dw = sum(brownian(seed, n * r + j, x.shape, T / ref_steps, x.device) for j in range(r))
         g = math.sqrt(float(vp_coefficients(1.0 - s)[2]))
         x = x + h * drift + g * dw
         if not torch.isfinite(x).all():
             raise SpecError(f"{method} with {n_steps} steps produced non-finite images at step {n + 1}; "
                             f"use more [sampler].steps or more training")
-    return x, flops, evals
+    sample_flops = evaluated @ flops
+    return x, float(sample_flops.mean()), evaluated.mean(axis=0), sample_flops
 
 
 def initial_noise(seed, n, channels, resolution, device):

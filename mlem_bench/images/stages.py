@@ -237,7 +237,8 @@ def fid_scorer(spec, out, device, log):
 
 def run_samples(spec, out, device="cpu", log=print, compile=False):
     """Reference, then every configuration (resumable: one JSON per configuration; a stored
-    configuration without the FID the spec now asks for is sampled again)."""
+    configuration without the FID the spec now asks for, or an ML-EM one sampled before
+    per-sample draws, is sampled again)."""
     torch = require_torch()
     s = spec["sampler"]
     out = Path(out)
@@ -252,7 +253,7 @@ def run_samples(spec, out, device="cpu", log=print, compile=False):
     if ref_path.is_file():
         ref = torch.load(ref_path)
     else:
-        ref, _, _ = sample(lad, "em", s["ref_steps"], x0, s["ref_steps"], s["seed"])
+        ref = sample(lad, "em", s["ref_steps"], x0, s["ref_steps"], s["seed"])[0]
         ref = ref.cpu()
         atomic_write(ref_path, lambda p: torch.save(ref, p))
     data = dataset(spec, limit=s["n_samples"])
@@ -264,13 +265,16 @@ def run_samples(spec, out, device="cpu", log=print, compile=False):
         f = cells / f"c{i:03d}.json"
         if f.is_file():
             row = json.loads(f.read_text())
-            if fid_of is None or row.get("fid_weights") == fid_digest:
+            # an ML-EM row without per-batch FLOPs was sampled with one draw pattern for the
+            # whole batch (before per-sample draws): sampled again
+            current = row["method"] != "mlem" or "flops_batches" in row
+            if current and (fid_of is None or row.get("fid_weights") == fid_digest):
                 rows.append(row)
                 continue
         sync(device)
         t0 = time.perf_counter()
-        x, flops, evals = sample(lad, cfg["method"], cfg["n_steps"], x0, s["ref_steps"], s["seed"],
-                                 probs=np.array(cfg["probs"]), switch_step=cfg["switch_step"])
+        x, flops, evals, sample_flops = sample(lad, cfg["method"], cfg["n_steps"], x0, s["ref_steps"], s["seed"],
+                                               probs=np.array(cfg["probs"]), switch_step=cfg["switch_step"])
         sync(device)
         wall = time.perf_counter() - t0
         x = x.cpu()
@@ -282,6 +286,8 @@ def run_samples(spec, out, device="cpu", log=print, compile=False):
                "pixel_sw2": sliced_w2(flat[:k], data[:k].astype(float)),
                "top_evals": float(evals[lad.L]), "evals": [float(e) for e in evals[1:]],
                "sq_batches": [float(sq[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])],
+               # ML-EM's draws are per sample, so its FLOPs differ from batch to batch
+               "flops_batches": [float(sample_flops[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:])],
                "batch_sizes": [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])]}
         if fid_of is not None:
             row["fid"], row["fid_weights"] = fid_of(x), fid_digest
@@ -291,6 +297,7 @@ def run_samples(spec, out, device="cpu", log=print, compile=False):
             + (f"FID {row['fid']:.4g}, " if fid_of is not None else "")
             + f"{flops / 1e9:.3g} GFLOP per image, {wall:.2f}s")
     table = pd.DataFrame(rows)
-    atomic_write(out / "results.csv", lambda p: table.drop(columns=["sq_batches", "batch_sizes"]).to_csv(p, index=False))
+    per_batch = ["sq_batches", "batch_sizes", "flops_batches"]
+    atomic_write(out / "results.csv", lambda p: table.drop(columns=per_batch, errors="ignore").to_csv(p, index=False))
     sample_grids(out, table, x0, lad, s, ref)
     return table

@@ -104,7 +104,6 @@ def heldout_seed(seed):
 
 # The image track draws with torch generators seeded from (seed, counter): one multiplier a stream.
 TORCH_BROWNIAN_MULT = 1_000_003
-TORCH_BERNOULLI_MULT = 7_000_003
 TORCH_INITIAL_MULT = 3_000_017
 TORCH_INITIAL_SHIFT = 11
 

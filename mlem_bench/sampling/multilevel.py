@@ -38,6 +38,15 @@ def gather(value, rows, batch):
     return value
 
 
+def in_precision_of(out, x):
+    """The combined output `out` cast down to the precision of the samples `x` when x is
+    narrower (float16, bfloat16 sampling loops feed the step the models' own precision);
+    the combination itself stays in float32."""
+    if x.dtype.is_floating_point and x.dtype.itemsize < out.dtype.itemsize:
+        return out.to(x.dtype)
+    return out
+
+
 class MultilevelModel(torch.nn.Module):
     """ML-EM combination of the outputs of `levels` (coarsest first).
 
@@ -56,7 +65,11 @@ class MultilevelModel(torch.nn.Module):
     Every call is one step: the step counter advances by one (``reset`` sets it). The
     sample indices of a call are ``sample_offset + arange(batch)`` unless ``samples`` is
     passed. ``evaluations[l]`` counts the samples level l was evaluated on (index 0 unused),
-    ``steps`` the calls. Differences are taken in float32 (float64 when the outputs are
+    summed over calls, ``steps`` the calls, and ``last_evaluated`` ((batch, L + 1) booleans)
+    says which levels the last call evaluated on each sample (per-sample costs). In
+    expectation level l > 1 is evaluated on a fraction 1 - (1 - p_l)(1 - p_{l+1}) of the
+    samples of a step (p_{L+1} = 0; as `tuning.configure.mlem_step_cost` counts), while
+    its difference enters with probability p_l. Differences are taken in float32 (float64 when the outputs are
     float64); the result has the dtype of the top output promoted to at least float32,
     except when every p = 1, where it is the top output itself.
     """
@@ -83,6 +96,7 @@ class MultilevelModel(torch.nn.Module):
         self.step = int(step)
         self.steps = 0
         self.evaluations = np.zeros(self.n_levels + 1, dtype=np.int64)
+        self.last_evaluated = np.zeros((0, self.n_levels + 1), dtype=bool)
 
     def draws(self, batch, samples=None):
         """(batch, L + 2) boolean B_l of this step (columns 0, 1 and L + 1 are True, True,
@@ -100,6 +114,8 @@ class MultilevelModel(torch.nn.Module):
         return torch.from_numpy(b)
 
     def forward(self, x, *args, samples=None, **kwargs):
+        """The ML-EM combination at x for this step (then the step advances). `samples`:
+        the sample indices of x's rows (default ``sample_offset + arange(batch)``)."""
         batch = x.shape[0]
         B = self.draws(batch, samples).to(x.device)
         self.step += 1
@@ -110,10 +126,14 @@ class MultilevelModel(torch.nn.Module):
             m += 1
         out = self.levels[m - 1](x, *args, **kwargs)
         self.evaluations[m] += batch
+        evaluated = np.zeros((batch, L + 1), dtype=bool)
+        evaluated[:, m] = True
+        self.last_evaluated = evaluated
         if m == L:
             return out
         acc = torch.promote_types(out.dtype, torch.float32)
-        combined = out.to(acc)
+        # a copy: the sums below are in place, and a level may hand back a tensor it keeps
+        combined = out.to(dtype=acc, copy=True)
         below = out            # f^{l-1} on the rows `below_rows` (all rows for l - 1 = m)
         below_rows = torch.arange(batch, device=x.device)
         for l in range(m + 1, L + 1):
@@ -125,6 +145,7 @@ class MultilevelModel(torch.nn.Module):
             f = self.levels[l - 1](x[rows], *(gather(a, rows, batch) for a in args),
                                    **{k: gather(v, rows, batch) for k, v in kwargs.items()})
             self.evaluations[l] += rows.numel()
+            evaluated[:, l] = need.cpu().numpy()
             take = torch.nonzero(B[rows, l]).flatten()      # positions within `rows`
             if take.numel():
                 # f^{l-1} is known on every row that needs level l's difference: B_l implies

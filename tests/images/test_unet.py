@@ -1,8 +1,9 @@
 """UNet track on the CPU: the GPU check script at toy size; a tiny ladder trains and its
-FLOPs grow as its widths say; the shared-pattern ML-EM sampler is unbiased for the top level
-and is EM when every p = 1; methods share their noise; the networks compile as one graph;
+FLOPs grow as its widths say; the ML-EM sampler draws per sample (independent batches, the
+expected cost) and is EM when every p = 1; methods share their noise; the networks compile as one graph;
 FID with local weights; the image loader and the stand-in; resume; bad specs."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -80,29 +81,74 @@ def _ladder(bases=(2, 4, 8), res=8):
     return Ladder(models, [count_flops(m, res) for m in models])
 
 
-def test_mlem_estimator_is_unbiased_for_the_top_level():
-    from mlem_bench.images.sampler import mlem_drift
-    lad = _ladder()
-    y = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
-    F = {l: lad.drift(l, 0.4, y).double() for l in (1, 2, 3)}
-    probs = np.array([1.0, 1.0, 0.5, 0.25])
-    rng = np.random.default_rng(0)
-    n = 20_000
-    draws = torch.stack([mlem_drift(F.get, probs, rng.random(4), 3) for _ in range(n)])
-    mean, se = draws.mean(0), draws.std(0) / np.sqrt(n)
-    z = ((mean - F[3]) / se).abs().max().item()
-    # 384 components: 5 standard errors bounds them all with false-alarm probability < 2e-4
-    assert z < 5, z
-    assert (se > 0).all()
+def test_mlem_draws_per_sample_so_batches_are_independent(monkeypatch):
+    """ML-EM draws B_l per sample (sampling.MultilevelModel, whose unbiasedness
+    tests/sampling checks): each image's FLOPs are its own, their mean is the expected cost
+    of tuning.configure.mlem_step_cost per step, and the FLOPs of batches of 20 images vary
+    as independent samples' means do (variance of the per-image FLOPs / 20), which is what
+    the report's jackknife over sample batches needs. One pattern per batch would give
+    every image of a batch the same FLOPs: variance 20 times larger (or none with one
+    pattern for the whole run)."""
+    import scipy.stats
+    from mlem_bench.images import sampler
+    from mlem_bench.tuning.configure import mlem_step_cost
+    flops = [1.0, 4.0, 16.0]
+    lad = sampler.Ladder([torch.nn.Identity()] * 3, flops)
+    lad.drift = lambda level, s, y: torch.zeros_like(y)
+    probs = np.array([0.0, 1.0, 0.5, 0.3])
+    n, steps, size = 2000, 8, 20
+    x0 = torch.zeros(n, 1)
+    _, mean_flops, evals, per_image = sampler.sample(lad, "mlem", steps, x0, steps, 4, probs=probs)
+    assert per_image.shape == (n,) and mean_flops == per_image.mean()
+    assert np.isclose(evals[1:] @ flops, mean_flops) and evals[1] == steps
+
+    class Costs:
+        cost = np.array([0.0] + flops)
+    expected = steps * mlem_step_cost(Costs(), 3, probs)
+    # 4 standard errors of the mean of 2000 independent images
+    assert abs(mean_flops - expected) < 4 * per_image.std() / np.sqrt(n), (mean_flops, expected)
+    batch_means = per_image.reshape(-1, size).mean(axis=1)
+    k = batch_means.size
+    stat = (k - 1) * batch_means.var(ddof=1) / (per_image.var(ddof=1) / size)
+    # chi-square with k - 1 = 99 degrees of freedom: inside its 0.1% and 99.9% quantiles
+    lo, hi = scipy.stats.chi2.ppf([0.001, 0.999], k - 1)
+    assert lo < stat < hi, (stat, lo, hi)
+    # a sample's draws do not depend on its batch: the first 100 images alone cost the same
+    assert np.array_equal(sampler.sample(lad, "mlem", steps, x0[:100], steps, 4, probs=probs)[3], per_image[:100])
+
+
+def test_report_jackknife_takes_each_batch_flops():
+    """The speed-up's jackknife over sample batches reads each batch's FLOPs (ML-EM's vary
+    with its per-sample draws); rows without them (EM, stitch, or stored before per-sample
+    draws) repeat the configuration's FLOPs, and wall time is one number per configuration.
+    Batch FLOPs that vary widen the interval, all else equal."""
+    import pandas as pd
+    from mlem_bench.images.report import batch_points, image_speedups
+    sq = [[0.04, 0.05, 0.045, 0.05], [0.01, 0.012, 0.011, 0.01]]
+    rows = [{"method": "em", "n_steps": n, "flops": f, "wall_s": w, "error": float(np.sqrt(np.mean(q))),
+             "sq_batches": q, "batch_sizes": [5, 5, 5, 5]} for n, f, w, q in ((8, 8.0, 1.0, sq[0]), (32, 32.0, 4.0, sq[1]))]
+    rows += [{"method": "mlem", "n_steps": n, "flops": f, "wall_s": w, "error": float(np.sqrt(np.mean(q))),
+              "sq_batches": q, "batch_sizes": [5, 5, 5, 5], "flops_batches": fb}
+             for n, f, w, q, fb in ((8, 4.0, 0.6, sq[0], [3.0, 5.0, 3.5, 4.5]), (32, 16.0, 2.4, sq[1], [12.0, 20.0, 14.0, 18.0]))]
+    table = pd.DataFrame(rows)
+    pts = batch_points(table, "flops")
+    assert [list(c) for c in pts.costs] == [[8.0] * 4, [32.0] * 4, [3.0, 5.0, 3.5, 4.5], [12.0, 20.0, 14.0, 18.0]]
+    assert [list(c) for c in batch_points(table, "wall_s").costs] == [[1.0] * 4, [4.0] * 4, [0.6] * 4, [2.4] * 4]
+    varying = image_speedups(table).set_index("cost")
+    constant = image_speedups(table.drop(columns="flops_batches")).set_index("cost")
+    # both methods reach the same errors, so at the smallest one the speed-up is 32 / 16 FLOPs (to rounding)
+    assert np.isclose(varying.speedup["flops"], 2.0) and varying.speedup["flops"] == constant.speedup["flops"]
+    width = {k: t.speedup_hi["flops"] / t.speedup_lo["flops"] for k, t in (("varying", varying), ("constant", constant))}
+    assert width["varying"] > width["constant"], width
 
 
 def test_mlem_with_every_p_one_is_em_exactly():
     from mlem_bench.images.sampler import initial_noise, sample
     lad = _ladder()
     x0 = initial_noise(0, 4, 3, 8, "cpu")
-    em, f_em, _ = sample(lad, "em", 32, x0, 64, 3)
-    ml, f_ml, ev = sample(lad, "mlem", 32, x0, 64, 3, probs=np.ones(4))
-    assert torch.equal(em, ml) and f_em == f_ml
+    em, f_em, _, per_em = sample(lad, "em", 32, x0, 64, 3)
+    ml, f_ml, ev, per_ml = sample(lad, "mlem", 32, x0, 64, 3, probs=np.ones(4))
+    assert torch.equal(em, ml) and f_em == f_ml and np.array_equal(per_em, per_ml)
     assert list(ev[1:]) == [0, 0, 32]
 
 
@@ -149,6 +195,12 @@ def test_report_and_resume(tiny):
     stamps = {f: f.stat().st_mtime_ns for f in (out / "samples").glob("*")}
     assert "fid" not in res.columns and "no FID" in (out / "report.md").read_text()
     assert set(pd.read_csv(out / "speedups.csv").cost) == {"flops", "wall_s"}
+    # each configuration stores its batches' FLOPs, whose weighted mean is its FLOPs per image
+    for f in (out / "samples").glob("c*.json"):
+        row = json.loads(f.read_text())
+        fb, w = np.array(row["flops_batches"]), np.array(row["batch_sizes"])
+        assert np.isclose(fb @ w / w.sum(), row["flops"]), row
+        assert row["method"] == "mlem" or np.all(fb == row["flops"]), row
     r = run_cli(["unet", "all", str(TINY), "--out", str(out)], out.parent)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("trained already, kept") == 4
