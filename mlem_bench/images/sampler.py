@@ -11,6 +11,7 @@ from ..nets.unet import compiled
 from ..numerics.rng import TORCH_BROWNIAN_MULT, TORCH_INITIAL_MULT, TORCH_INITIAL_SHIFT
 from ..numerics.vp import T_MIN, reverse_drift
 from ..optional import require_torch
+from ..torch_tools import sync
 
 class Ladder:
     """Drift evaluators f^l(s, y) = beta (y/2 - eps_hat_l / sigma) at solver time s (diffusion
@@ -127,9 +128,3 @@ def check_device(device):
         raise SpecError(f"--device {device}: torch cannot use it here ({str(e).splitlines()[0]}); "
                         "use --device cpu or a machine with that accelerator") from None
 
-
-def sync(device):
-    """Wait for the device's queued work (timing on a GPU)."""
-    torch = require_torch()
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()

@@ -36,7 +36,8 @@ from ..optional import require_torch
 from ..tuning.configure import pair_costs, waterfill
 from .data import dataset
 from .report import sample_grids
-from .sampler import Ladder, initial_noise, sample, sync
+from ..torch_tools import sync
+from .sampler import Ladder, initial_noise, sample
 from .spec import require_output
 
 # ---------------------------------------------------------------- train

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..numerics.vp import T_MIN
 from ..optional import require_torch
+from ..torch_tools import call_flops
 from .common import adam_cosine, vp_coefficients
 
 
@@ -82,16 +83,11 @@ def build_unet(base, mults=(1, 2), channels=3):
 
 
 def count_flops(model, resolution, channels=3):
-    """Floating-point operations of one evaluation on one image (PyTorch's FLOP counter:
-    2 per multiply-add of convolutions and matrix products)."""
+    """Floating-point operations of one evaluation on one image (`torch_tools.call_flops`)."""
     torch = require_torch()
-    from torch.utils.flop_counter import FlopCounterMode
     p = next(model.parameters())
     x = torch.zeros(1, channels, resolution, resolution, device=p.device, dtype=p.dtype)
-    t = torch.full((1,), 0.5, device=p.device)
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(x, t)
-    return int(fc.get_total_flops())
+    return call_flops(model, x, torch.full((1,), 0.5, device=p.device))
 
 
 def ladder_flops(widths, mults=(1, 2), resolution=64, channels=3):

@@ -40,6 +40,7 @@ from ..numerics import vp
 from ..numerics.solve import strong_error
 from ..optional import require_torch
 from ..progress import Progress
+from ..torch_tools import call_flops, sync
 from .multilevel import MultilevelModel
 
 torch = require_torch()
@@ -239,20 +240,6 @@ def rms_of(sq):
     return float(torch.sqrt(torch.cat(sq).mean()))
 
 
-def count_flops(fn, *args):
-    """FLOPs of one call fn(*args) (torch's FLOP counter: 2 per multiply-add of matrix
-    products and convolutions; elementwise work is not counted), 0 when nothing is counted."""
-    from torch.utils.flop_counter import FlopCounterMode
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        fn(*args)
-    return int(fc.get_total_flops())
-
-
-def sync(device):
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def seconds_per_call(fn, args, repeats, device):
     """Median seconds of fn(*args) over `repeats` calls after one warm-up call."""
     with torch.no_grad():
@@ -373,7 +360,7 @@ def measure_ladder(levels, schedule=None, parameterisation="eps", shape=(2,), n_
     flops, seconds = [], []
     for d in drifts:
         # given costs need no count (the counter's first use imports torch._dynamo: seconds)
-        flops.append(float("nan") if costs is not None else count_flops(d, x_probe, t_probe) / batch)
+        flops.append(float("nan") if costs is not None else call_flops(d, x_probe, t_probe) / batch)
         seconds.append(seconds_per_call(d, (x_probe, t_probe), repeats, device))
         bar.update()
     if costs is not None:
