@@ -208,3 +208,150 @@ def test_ideal_local_exponents_are_the_tuner_on_the_geometric_ladder():
     configs, _ = predict(model, ladder, splits=(0.5,), var_shares=(0.5,), eps=eps[::-1])
     pd.testing.assert_frame_equal(got, window_exponents(configs, decades(eps)))
     assert len(got) == 3 and np.all(np.abs(got.em - (GAMMA + 1)) <= 0.15), got
+
+
+def grouped_points():
+    """Two cases listed z before a, methods mlem before em (and stitch in z), replicates 1 before 0:
+    every table keeps this order of first appearance (the report's rows follow the suite's)."""
+    parts = []
+    for case in ("z", "a"):
+        for method, slopes in (("mlem", [2.4, 2.6]), ("em", [3.4, 3.6]), ("stitch", [3.0, 3.2])):
+            if method == "stitch" and case == "a":
+                continue
+            p = power_law_points(slopes, case=case, method=method, scale=2.0 if method == "mlem" else 1.0)
+            parts.append(p.assign(replicate=1 - p.replicate))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_tables_keep_the_order_of_first_appearance():
+    from mlem_bench.analysis.curves import speedup_curves, speedup_exponents
+    pts = grouped_points()
+    rates = fit_rates(pts)
+    assert list(zip(rates.case, rates.replicate, rates.method))[:4] == [("z", 1, "mlem"), ("z", 0, "mlem"),
+                                                                        ("z", 1, "em"), ("z", 0, "em")]
+    t = exponent_table(pts, rates)
+    assert list(zip(t.case, t.method)) == [("z", "mlem"), ("z", "em"), ("z", "stitch"), ("a", "mlem"), ("a", "em")]
+    curves = speedup_curves(pts)
+    assert list(dict.fromkeys(zip(curves.case, curves.replicate, curves.method))) == [
+        ("z", 1, "em"), ("z", 1, "stitch"), ("z", 0, "em"), ("z", 0, "stitch"), ("a", 1, "em"), ("a", 0, "em")]
+    spx = speedup_exponents(curves)
+    assert list(zip(spx.case, spx.replicate, spx.method))[:3] == [("z", 1, "em"), ("z", 1, "stitch"), ("z", 0, "em")]
+    bands = curve_bands(curves, {"z": 2, "a": 2})
+    # bands are sorted: case and method ascending, error descending
+    assert list(dict.fromkeys(zip(bands.case, bands.method))) == [("a", "em"), ("z", "em"), ("z", "stitch")]
+    assert bands.groupby(["case", "method"]).error.is_monotonic_decreasing.all()
+    st = speedup_table(curves, bands, spx)
+    assert list(zip(st.case, st.method)) == [("z", "em"), ("z", "stitch"), ("a", "em")]
+    local = local_exponents(pts)
+    assert list(dict.fromkeys(local.case)) == ["z", "a"]
+    first = local[(local.case == "z") & (local.eps_hi == local.eps_hi.iloc[0])]
+    assert list(zip(first.replicate, first.quantity))[:4] == [(1, "mlem"), (1, "em"), (1, "stitch"), (1, "speedup-em")]
+    lt = local_exponent_table(local)
+    assert list(dict.fromkeys(zip(lt.case, lt.quantity)))[:3] == [("z", "mlem"), ("z", "em"), ("z", "stitch")]
+
+
+def test_one_replicate_and_empty_tables():
+    from mlem_bench.analysis.curves import speedup_curves, speedup_exponents
+    pts = grouped_points()
+    one = pts[pts.replicate == 1]
+    rates = fit_rates(one)
+    t = exponent_table(one, rates).set_index(["case", "method"])
+    assert t.loc[("z", "em"), "median"] == pytest.approx(3.4) and t.loc[("z", "em"), "theory"] == 3.5
+    assert t.loc[("z", "em"), "gamma"] == GAMMA and t.loc[("z", "em"), "n"] == 1
+    curves = speedup_curves(one)
+    spx = speedup_exponents(curves)
+    st = speedup_table(curves, curve_bands(curves, {"z": 1, "a": 1}), spx).set_index(["case", "method"])
+    # EM 3.4 against ML-EM 2.4, read on the cheapest-configuration steps: about 1
+    assert st.loc[("z", "em"), "x_median"] == pytest.approx(1.0, abs=0.1) and st.loc[("z", "em"), "x_theory"] == 1.0
+    assert st.loc[("z", "em"), "gamma"] == GAMMA
+    lt = local_exponent_table(local_exponents(one)).set_index(["case", "quantity"])
+    assert lt.loc[("z", "mlem"), "theory"].iloc[0] == 2.5 and lt.loc[("z", "mlem"), "gamma"].iloc[0] == GAMMA
+    # one configuration of a method: no fit, no crash; one grid error: no speed-up exponent
+    r1 = fit_rates(one[(one.method == "em") & (one.eps_target == one.eps_target.max())]).iloc[0]
+    assert r1.n_points == 1 and np.isnan(r1.slope) and r1.gamma == GAMMA and r1.family == "synthetic"
+    single = curves[(curves.method == "em") & (curves.case == "z")].iloc[:1]
+    x = speedup_exponents(single).iloc[0]
+    assert np.isnan(x.exponent) and x.n_points == 1 and x.gamma == GAMMA and x.theory == 1.0
+    lone = local_exponents(one.iloc[:1])
+    assert lone.empty and list(lone.columns) == ["case", "replicate", "gamma", "quantity", "eps_hi", "eps_lo",
+                                                 "exponent", "theory"]
+    # empty inputs give empty tables with their columns (a case whose methods never meet)
+    assert list(speedup_exponents(curves.iloc[:0]).columns) == ["case", "replicate", "method", "gamma", "exponent",
+                                                                 "exponent_large", "exponent_small", "n_points",
+                                                                 "theory"]
+    assert list(curve_bands(curves.iloc[:0], {}).columns) == ["case", "method", "gamma", "error", "n", "all_reach",
+                                                              "median", "lo", "hi", "q10", "q90"]
+    assert list(local_exponent_table(local_exponents(one).iloc[:0]).columns) == [
+        "case", "quantity", "gamma", "eps_hi", "eps_lo", "n", "median", "lo", "hi", "q10", "q90", "theory"]
+    assert list(exponent_table(one, rates).columns) == [
+        "case", "method", "gamma", "n", "median", "lo", "hi", "q10", "q90", "theory", "tol", "within",
+        "ols_halfwidth", "median_large", "median_small", "model", "model_within", "model_n"]
+    assert list(st.reset_index().columns) == [
+        "case", "method", "gamma", "error", "s_median", "s_lo", "s_hi", "s_q10", "s_q90", "x_n", "x_median", "x_lo",
+        "x_hi", "x_q10", "x_q90", "x_theory", "x_tol", "x_within", "x_median_large", "x_median_small"]
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_method_without_any_fit_gives_nan_columns_without_warnings():
+    # two configurations per replicate: no slope, no halves, no speed-up exponent halves
+    pts = power_law_points([3.0, 3.0], n=2)
+    t = exponent_table(pts, fit_rates(pts)).iloc[0]
+    assert np.isnan(t.ols_halfwidth) and np.isnan(t.median_large) and np.isnan(t.median_small)
+    spx = pd.DataFrame({"case": "c", "replicate": [0, 1], "method": "em", "gamma": GAMMA, "exponent": np.nan,
+                        "exponent_large": np.nan, "exponent_small": np.nan, "theory": 1.0})
+    curves = pd.DataFrame({"case": "c", "gamma": GAMMA, "method": "em", "replicate": [0, 1], "error": 0.1,
+                           "speedup": 2.0})
+    s = speedup_table(curves, curve_bands(curves, {"c": 2}), spx).iloc[0]
+    assert np.isnan(s.x_median_large) and np.isnan(s.x_median_small) and s.s_median == 2.0
+
+
+def test_exponent_table_halves_interval_and_model_gaps():
+    # each replicate's frontier: slope 2 over its larger errors, 3 over its smaller ones, plus noise
+    rng = np.random.default_rng(11)
+    rows = []
+    for rep in range(3):
+        e = np.geomspace(0.1, 1e-3, 9)
+        cost = np.where(e >= e[4], e ** -2.0, e[4] ** -2.0 * (e / e[4]) ** -3.0) * np.exp(0.02 * rng.standard_normal(9))
+        rows += [{"case": "c", "replicate": rep, "family": "f", "gamma": GAMMA, "method": "em", "eps_target": x,
+                  "error": x, "cost": c, "pred_error": x, "pred_cost": c} for x, c in zip(e, cost)]
+    pts = pd.DataFrame(rows)
+    # replicate 2's predictions sit on a plateau: no model slope there, so the model has 2 replicates
+    pts.loc[pts.replicate == 2, "pred_error"] = 0.01 * (1 + pts.eps_target)
+    rates = fit_rates(pts)
+    t = exponent_table(pts, rates, fit_rates(predicted_points(pts))).iloc[0]
+    assert t.ols_halfwidth == pytest.approx(np.median((rates.slope_hi - rates.slope_lo) / 2), rel=1e-12)
+    assert t.ols_halfwidth > 0.01
+    assert abs(t.median_large - 2.0) < 0.1 and abs(t.median_small - 3.0) < 0.1
+    assert t.model_n == 2 and np.isfinite(t.model) and t.model_within == 2
+
+
+def test_speedup_table_interval_columns_and_local_exponents_against_another_method():
+    curves = pd.DataFrame({"case": "c", "gamma": GAMMA, "method": "em", "replicate": [0, 1, 2],
+                           "error": 0.1, "speedup": [2.0, 4.0, 8.0]})
+    bands = curve_bands(curves, {"c": 3})
+    spx = pd.DataFrame({"case": "c", "replicate": [0, 1, 2], "method": "em", "gamma": GAMMA, "exponent": 1.0,
+                        "exponent_large": 1.0, "exponent_small": 1.0, "theory": 1.0})
+    t = speedup_table(curves, bands, spx).iloc[0]
+    b = bands.iloc[0]
+    assert (t.s_lo, t.s_hi, t.s_q10, t.s_q90) == (b.lo, b.hi, b.q10, b.q90) and t.s_lo < t.s_median < t.s_hi
+    # against EM: the speed-up quantity is ML-EM's, its theory -(EM's exponent - ML-EM's)
+    eps = np.geomspace(0.1, 1e-3, 9)
+    pts = pd.DataFrame({"case": "c", "gamma": GAMMA, "replicate": 0, "method": ["em"] * 9 + ["mlem"] * 9,
+                        "eps_target": np.r_[eps, eps], "error": np.r_[eps, eps],
+                        "cost": np.r_[eps ** -3.5, eps ** -2.5]})
+    x = local_exponents(pts, against="em").set_index(["quantity", "eps_hi"])
+    assert x.loc[("speedup-mlem", 0.1), "exponent"] == pytest.approx(-1.0)
+    assert x.loc[("speedup-mlem", 0.1), "theory"] == pytest.approx(-1.0)
+    # three configurations in a decade but spread by less than 2x in error: no exponent
+    narrow = pts.assign(error=np.where(pts.eps_target < 0.0101, 0.001 * (1 + pts.eps_target), pts.error))
+    y = local_exponents(narrow).set_index(["quantity", "eps_hi"])
+    assert np.isnan(y.loc[("em", 0.01), "exponent"]) and np.isfinite(y.loc[("em", 0.1), "exponent"])
+
+
+def test_ideal_local_exponents_take_the_number_of_levels():
+    from mlem_bench.analysis.predict import error_model, geometric_levels, ideal_local_exponents, predict, \
+        window_exponents
+    eps = np.geomspace(0.2, 2e-3, 9)
+    model, ladder = error_model(geometric_levels(GAMMA, 12), T=1.0, c_h=1.0)
+    configs, _ = predict(model, ladder, splits=(0.5,), var_shares=(0.5,), eps=eps)
+    pd.testing.assert_frame_equal(ideal_local_exponents(GAMMA, eps, levels=12), window_exponents(configs, decades(eps)))
