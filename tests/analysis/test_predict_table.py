@@ -95,3 +95,30 @@ def test_read_levels_errors_name_the_field(tmp_path, name, text, match):
         read_levels(f)
     with pytest.raises(SpecError, match="no such table"):
         read_levels(tmp_path / "missing.csv")
+
+
+def test_predict_rows_and_curve_on_the_targets():
+    from mlem_bench.analysis.curves import CURVE_COLUMNS
+    from mlem_bench.analysis.predict import predict
+    m, lad = error_model(LEVELS, T=1.0, c_h=0.5)
+    configs, curve = predict(m, lad, splits=(0.5,), var_shares=(0.5,), eps=[0.05, 0.02])
+    for r in configs.itertuples():
+        # probabilities of levels 1..k; expected top-level evaluations per path: n p_k (EM: n)
+        assert len(r.probs) == r.level and r.probs[0] == 1.0
+        assert r.top_evals == pytest.approx(r.n_steps * (r.probs[-1] if r.method == "mlem" else 1.0), rel=1e-12)
+    assert set(configs.method) == {"em", "mlem"} and list(configs.eps_target.unique()) == [0.05, 0.02]
+    # the curve is read on the targets themselves
+    assert list(curve.columns) == CURVE_COLUMNS and list(curve.error) == [0.05, 0.02]
+    assert list(curve.index) == [0, 1]
+    with pytest.raises(SpecError, match="no target error in the grid is reachable by both EM and ML-EM"):
+        predict(m, lad, eps=[1e-4])
+
+
+def test_window_exponents_need_three_frontier_points():
+    from mlem_bench.analysis.predict import window_exponents
+    e = np.array([0.1, 0.05, 0.02, 0.01])
+    configs = pd.DataFrame({"method": ["mlem"] * 4 + ["em"] * 4, "eps_target": np.r_[e, e], "pred_error": np.r_[e, e],
+                            "pred_cost": np.r_[e ** -2.0, e ** -3.0]})
+    got = window_exponents(configs, [(0.1, 0.02), (0.1, 0.05)])
+    want = pd.DataFrame({"eps_hi": [0.1, 0.1], "eps_lo": [0.02, 0.05], "mlem": [2.0, np.nan], "em": [3.0, np.nan]})
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)

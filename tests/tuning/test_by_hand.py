@@ -1,0 +1,90 @@
+"""The tuner's small pieces against values computed by hand: dyadic step counts, budgets,
+the fixed-level EM branch, the expected ML-EM step cost, pair costs, a one-level
+water-filling, the pilot's grids, and the one-line errors of bad knobs. Pure Python."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from mlem_bench.errors import TuningError
+from mlem_bench.tuning.calibrate import ErrorModel, bias_grid, calibrate, pilot_steps
+from mlem_bench.tuning.configure import (bias_budget, level_for, mlem_step_cost, pair_costs, pow2_at_least,
+                                         steps_for, tune_em, tune_mlem, waterfill)
+
+LADDER = SimpleNamespace(levels=3, cost=np.array([0.0, 1.0, 4.0, 16.0]))
+
+
+def model(bias=(0.0, 0.3, 0.1, 0.02), c_h=1.0, T=1.0, min_steps=8):
+    return ErrorModel(c_h, np.array(bias), 1.0, np.array([0.0, 0.0, 0.2, 0.05]), T, min_steps)
+
+
+def test_dyadic_step_counts_and_budgets():
+    assert [pow2_at_least(x) for x in (0.5, 1.0, 4.0, 4.000001, 5.0, 4 * (1 + 1e-14))] == [1, 1, 4, 8, 8, 4]
+    assert bias_budget(0.1, 0.75) == pytest.approx(0.05)
+    # c_h T / h_budget = 2 x 1 / 0.1 = 20 -> 32 steps; at least min_steps
+    assert steps_for(model(c_h=2.0), 0.1) == 32 and steps_for(model(min_steps=64), 0.1) == 64
+    assert level_for(model(), LADDER, 0.1, 0.2) == 2 and level_for(model(), LADDER, 0.3, 0.5) == 1
+    with pytest.raises(TuningError, match="target eps=0.01 needs a drift bias <= 0.005 but the finest of the "
+                                          "ladder's 3 levels has 0.02"):
+        level_for(model(), LADDER, 0.005, 0.01)
+
+
+def test_em_at_a_fixed_level_gives_the_step_what_the_bias_leaves():
+    m = model(bias=(0.0, 0.3, 0.099, 0.02))
+    # level 3: rest = 0.1^2 - 0.02^2 = 0.0096 > split eps^2 = 0.001, so h_budget = sqrt(0.0096): 16 steps
+    c = tune_em(m, LADDER, 0.1, split=0.1, level=3)
+    assert (c.level, c.n_steps, c.predicted_cost) == (3, 16, 16 * 16.0)
+    assert c.predicted_error == pytest.approx(np.hypot(1 / 16, 0.02), rel=1e-12)
+    # level 2: rest = 0.01 - 0.0098 < 0.001: the split's share, h_budget = sqrt(0.1) 0.1: 32 steps
+    c = tune_em(m, LADDER, 0.1, split=0.1, level=2)
+    assert (c.level, c.n_steps) == (2, 32) and np.all(c.probs == 1) and c.probs.size == 4
+
+
+@pytest.mark.parametrize("kwargs,match", [({"split": 0.0}, "split must be in \\(0, 1\\) \\(got 0.0\\)"),
+                                          ({"split": 1.0}, "split must be in \\(0, 1\\)"),
+                                          ({"var_share": 1.0}, "var_share must be in \\(0, 1\\) \\(got 1.0\\)"),
+                                          ({"var_share": 0.0}, "var_share must be in \\(0, 1\\)")])
+def test_knobs_outside_their_range_are_one_line_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tune_mlem(model(), LADDER, 0.05, **kwargs)
+    if "split" in kwargs:
+        with pytest.raises(ValueError, match=match):
+            tune_em(model(), LADDER, 0.05, **kwargs)
+
+
+def test_mlem_step_cost_and_pair_costs_by_hand():
+    # level 1 always (1); level 2 when B_2 or B_3 is drawn: 1 - 0.5 x 0.75 = 0.625 (x 4);
+    # level 3 when B_3 is drawn (B_4 = 0): 0.25 (x 16)
+    assert mlem_step_cost(LADDER, 3, [1.0, 1.0, 0.5, 0.25]) == pytest.approx(1 + 2.5 + 4)
+    assert mlem_step_cost(LADDER, 2, [1.0, 1.0, 0.5, 0.25]) == pytest.approx(1 + 2)
+    # C_2 = c_2 (f^1 is evaluated every step anyway), C_l = c_l + c_{l-1} above
+    np.testing.assert_array_equal(pair_costs([0.0, 1.0, 4.0, 16.0, 64.0], 4), [4.0, 20.0, 80.0])
+
+
+def test_waterfill_of_one_level_by_hand():
+    # min p C subject to delta^2 (1/p - 1) <= budget: p = delta^2 / (budget + delta^2) = 0.25
+    p = waterfill(np.array([0.5]), np.array([4.0]), 0.75)
+    assert p == pytest.approx([0.25], rel=1e-12)
+
+
+def test_tune_mlem_prediction_by_hand():
+    # eps 0.05, split 1/2, var_share 1/2: level 3 (b_3 = 0.02 <= 0.0354), step budget 0.025: 64 steps
+    # (max_refine 0); randomisation budget per c_v T h: 0.000625 / (1/64) = 0.04
+    c = tune_mlem(model(), LADDER, 0.05, max_refine=0)
+    p = waterfill(np.array([0.2, 0.05]), pair_costs(LADDER.cost, 3), 0.04)
+    var = (1 / 64) * np.sum(np.array([0.2, 0.05]) ** 2 * (1 / p - 1))
+    assert (c.level, c.n_steps) == (3, 64)
+    np.testing.assert_allclose(c.probs, [1.0, 1.0, *p], rtol=1e-12)
+    assert c.predicted_error == pytest.approx(np.sqrt((1 / 64) ** 2 + 0.02 ** 2 + var), rel=1e-12)
+    assert c.predicted_cost == pytest.approx(64 * mlem_step_cost(LADDER, 3, c.probs), rel=1e-12)
+
+
+def test_pilot_grids_by_hand():
+    assert pilot_steps(SimpleNamespace(min_steps=8)) == 64 and pilot_steps(SimpleNamespace(min_steps=32)) == 128
+    # q = 1/4: the reduction sqrt(q) = 1/2 on paths (200) and steps (32)
+    assert bias_grid(0.25, 400, 64, 8) == (200, 32)
+    # a tiny fraction: the floors, 32 paths and min_steps
+    assert bias_grid(1e-4, 400, 64, 8) == (32, 8)
+    assert bias_grid(1.0, 400, 64, 8) == (400, 64)
+    with pytest.raises(ValueError, match="pilot must be one of 'adaptive', 'full' \\(got 'fast'\\)"):
+        calibrate(None, None, 0, pilot="fast")
