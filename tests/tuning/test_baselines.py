@@ -21,7 +21,7 @@ def model():
 
 
 def sweep(splits=(0.3, 0.5, 0.7), shares=(0.25, 0.5, 0.75)):
-    return SimpleNamespace(em_splits=list(splits), var_shares=list(shares), max_refine=3, share_paths=4,
+    return SimpleNamespace(em_splits=list(splits), var_shares=list(shares), max_refine=1, share_paths=4,
                            stitch_fractions=[0.25, 0.5])
 
 
@@ -30,7 +30,7 @@ def sweep(splits=(0.3, 0.5, 0.7), shares=(0.25, 0.5, 0.75)):
 def test_mlem_baselines_start_from_the_middle_knobs(splits, shares, want):
     # the middle entry (the upper one of an even count) of each knob list
     m, sw = model(), sweep(splits, shares)
-    ref = tune_mlem(m, LADDER, 0.02, split=want[0], var_share=want[1], max_refine=3)
+    ref = tune_mlem(m, LADDER, 0.02, split=want[0], var_share=want[1], max_refine=1)
     label = f"split={want[0]:g} var_share={want[1]:g}"
     [(k1, shared)] = ALL_METHODS["mlem-shared"].configs(m, LADDER, 0.02, sw)
     [(k2, sched)] = ALL_METHODS["mlem-schedule"].configs(m, LADDER, 0.02, sw)
@@ -45,13 +45,14 @@ def test_mlem_baselines_start_from_the_middle_knobs(splits, shares, want):
 
 def test_stitch_switches_from_level_1_to_the_em_level_after_its_share_of_steps():
     m, sw = model(), sweep()
-    em = tune_em(m, LADDER, 0.02)
-    out = ALL_METHODS["stitch"].configs(m, LADDER, 0.02, sw)
+    lad = SimpleNamespace(levels=LADDER.levels, cost=3 * LADDER.cost)      # c_1 = 3
+    em = tune_em(m, lad, 0.02)
+    out = ALL_METHODS["stitch"].configs(m, lad, 0.02, sw)
     assert [k for k, _ in out] == ["s=0.25", "s=0.5"]
     for (_, c), s in zip(out, sw.stitch_fractions):
         switch = round(s * em.n_steps)
         assert c.method == "stitch" and c.switch_step == switch and c.level == em.level
-        assert c.predicted_cost == switch * LADDER.cost[1] + (em.n_steps - switch) * LADDER.cost[em.level]
+        assert c.predicted_cost == switch * lad.cost[1] + (em.n_steps - switch) * lad.cost[em.level]
         assert np.isnan(c.predicted_error)
 
 
@@ -59,8 +60,9 @@ def test_fixed_level_baselines():
     m, sw = model(), sweep()
     [(k, fine)] = ALL_METHODS["em-finest"].configs(m, LADDER, 0.02, sw)
     assert k == "level=8" and fine.level == 8
-    [(k, coarse)] = ALL_METHODS["em-coarsest"].configs(m, LADDER, 0.5, sw)
-    assert k == "level=1" and coarse.level == 1
+    # level 1 even where the bias budget asks for a finer one
+    [(k, coarse)] = ALL_METHODS["em-coarsest"].configs(m, LADDER, 0.02, sw)
+    assert k == "level=1" and coarse.level == 1 and tune_em(m, LADDER, 0.02).level > 1
 
 
 def test_error_model_round_trips_through_json():

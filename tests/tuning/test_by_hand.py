@@ -79,6 +79,15 @@ def test_tune_mlem_prediction_by_hand():
     assert c.predicted_cost == pytest.approx(64 * mlem_step_cost(LADDER, 3, c.probs), rel=1e-12)
 
 
+def test_theory_model_level_one_and_its_pilot_record():
+    from mlem_bench.tuning.calibrate import theory_model
+    lad = SimpleNamespace(eps=np.array([0.0, 0.5, 0.25, 0.125]))
+    m = theory_model(lad, 1.0, 8)
+    # level 1 against the exact drift: its own eps; a theory model has no pilot cost
+    assert m.delta[1] == 0.5 and m.delta[0] == 0.0 and m.bias[0] == 0.0
+    assert m.pilot == {"kind": "theory", "cost": 0.0}
+
+
 def test_pilot_grids_by_hand():
     assert pilot_steps(SimpleNamespace(min_steps=8)) == 64 and pilot_steps(SimpleNamespace(min_steps=32)) == 128
     # q = 1/4: the reduction sqrt(q) = 1/2 on paths (200) and steps (32)
@@ -86,5 +95,35 @@ def test_pilot_grids_by_hand():
     # a tiny fraction: the floors, 32 paths and min_steps
     assert bias_grid(1e-4, 400, 64, 8) == (32, 8)
     assert bias_grid(1.0, 400, 64, 8) == (400, 64)
+    assert bias_grid(1e-4, 400, 64, 1) == (32, 1)        # r n_steps = 0.64: one step (min_steps 1)
     with pytest.raises(ValueError, match="pilot must be one of 'adaptive', 'full' \\(got 'fast'\\)"):
         calibrate(None, None, 0, pilot="fast")
+
+
+def test_full_pilot_constants_are_the_documented_averages():
+    # delta_l (l >= 1) is the RMS of f^l - f^{l-1} along exact-drift trajectories (all paths and steps):
+    # here estimated independently on 1000 numpy EM paths of the same grid (other Brownian
+    # increments). Their relative standard error is about 2% each, so 15% is over 5 SE.
+    # c_v is the model's definition: the squared ML-EM-minus-EM distance (p_l = 1/2, same paths)
+    # over T h sum_{l=2..k} delta_l^2 (1/p_l - 1), with k = min(L, 4).
+    from mlem_bench.ladders.synthetic import SyntheticLadder
+    from mlem_bench.numerics.solve import evaluate_level, solve, strong_error
+    from mlem_bench.problems import OrnsteinUhlenbeck
+    p, lad = OrnsteinUhlenbeck(2), SyntheticLadder(gamma=2.0, levels=5, eps1=1.0, seed=3)
+    m = calibrate(p, lad, 0, 200)
+    n1, s = m.pilot["n_steps"], m.pilot["seed"]
+    rng = np.random.default_rng(9)
+    h = p.T / n1
+    x = p.initial_states(0, 1000)
+    sq = np.zeros(lad.levels + 1)
+    for i in range(n1):
+        f = [evaluate_level(p, lad, l, i * h, x) for l in range(lad.levels + 1)]
+        sq[1:] += [np.mean(np.sum((f[l] - f[l - 1]) ** 2, axis=1)) for l in range(1, lad.levels + 1)]
+        x = x + h * f[0] + p.sigma * np.sqrt(h) * rng.standard_normal(x.shape)
+    known = np.sqrt(sq[1:] / n1)          # delta_1 against the exact drift f^0
+    assert np.all(np.abs(m.delta[1:] / known - 1) <= 0.15), m.delta[1:] / known
+    assert m.delta[0] == 0.0 and m.bias[0] == 0.0
+    em = solve(p, lad, "em", 4, n1, 200, s)
+    ml = solve(p, lad, "mlem", 4, n1, 200, s, probs=np.full(6, 0.5))
+    pred = p.T * h * np.sum(m.delta[2:5] ** 2 * (1 / 0.5 - 1))
+    assert m.c_v == pytest.approx(strong_error(ml.x, em.x)[0] ** 2 / pred, rel=1e-12)
