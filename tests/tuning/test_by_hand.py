@@ -127,3 +127,21 @@ def test_full_pilot_constants_are_the_documented_averages():
     ml = solve(p, lad, "mlem", 4, n1, 200, s, probs=np.full(6, 0.5))
     pred = p.T * h * np.sum(m.delta[2:5] ** 2 * (1 / 0.5 - 1))
     assert m.c_v == pytest.approx(strong_error(ml.x, em.x)[0] ** 2 / pred, rel=1e-12)
+
+
+def test_the_horizon_enters_the_step_and_randomisation_budgets():
+    # T = 2, c_h = 1, c_v = 1.5. EM at eps 0.1 (split 1/2): level 2, h budget 0.0707: c_h T / 0.0707 = 28.3 -> 32
+    # steps, predicted error hypot(c_h T / 32, b_2)
+    m = ErrorModel(1.0, np.array([0.0, 0.3, 0.06, 0.02]), 1.5, np.array([0.0, 0.0, 0.2, 0.05]), 2.0, 8)
+    em = tune_em(m, LADDER, 0.1)
+    assert (em.level, em.n_steps) == (2, 32)
+    assert em.predicted_error == pytest.approx(np.hypot(2.0 / 32, 0.06), rel=1e-12)
+    # ML-EM at eps 0.05: level 3; step budget 0.025: c_h T / 0.025 = 80 -> 128 steps, h = 1/64;
+    # randomisation budget (eps^2 / 4) / (c_v T h) = 0.000625 / (1.5 x 2 / 64)
+    ml = tune_mlem(m, LADDER, 0.05, max_refine=0)
+    h = 2.0 / 128
+    p = waterfill(np.array([0.2, 0.05]), pair_costs(LADDER.cost, 3), 0.000625 / (1.5 * 2.0 * h))
+    var = 1.5 * 2.0 * h * np.sum(np.array([0.2, 0.05]) ** 2 * (1 / p - 1))
+    assert (ml.level, ml.n_steps) == (3, 128)
+    np.testing.assert_allclose(ml.probs[2:], p, rtol=1e-12)
+    assert ml.predicted_error == pytest.approx(np.sqrt(h ** 2 + 0.02 ** 2 + var), rel=1e-12)
