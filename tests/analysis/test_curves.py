@@ -53,7 +53,7 @@ def test_no_speedup_where_one_method_does_not_reach():
     assert len(curves) == len(grid) and (curves.error >= 0.01).all()
     # a method whose range does not meet ML-EM's has no curve at all
     far = points.assign(error=np.r_[base_err * 1e3, ml_err])
-    assert speedup_curves(far).empty
+    assert speedup_curves(far).empty and list(speedup_curves(far).columns) == list(curves.columns)
 
 
 def test_speedup_exponent_of_planted_power_laws():
@@ -153,6 +153,11 @@ def test_median_interval_is_scipys_percentile_bootstrap():
                              random_state=np.random.default_rng(seed)).confidence_interval
         assert median_interval(np.r_[v, np.nan], level=level, seed=seed) == (2.8, ci.low, ci.high)
     assert median_interval(v) == median_interval(v, level=0.95, seed=12345)
+    # on 200 values the interval's ends depend on the resamples: the seeded 2000 of BOOT_SEED
+    w = np.random.default_rng(8).lognormal(size=200)
+    ci = stats.bootstrap((w,), np.median, confidence_level=0.95, n_resamples=2000, method="percentile",
+                         random_state=np.random.default_rng(12345)).confidence_interval
+    assert median_interval(w)[1:] == (ci.low, ci.high)
     # one value, or all equal: the median and no interval; three distinct values: an interval
     for x, med in [([5.0], 5.0), ([2.0, 2.0, 2.0, 2.0], 2.0)]:
         m, lo, hi = median_interval(x)
@@ -179,3 +184,4 @@ def test_regularity_table():
     # a table without replicates is replicate 0; one level has no ratio
     one = regularity(pd.DataFrame({"case": ["d"], "level": [1], "bias": [0.3]}))
     assert one.replicate.tolist() == [0] and np.isnan(one.max_ratio.iloc[0]) and one.levels.tolist() == [1]
+    assert list(regularity(levels.iloc[:0]).columns) == list(want.columns)

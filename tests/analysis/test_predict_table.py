@@ -25,7 +25,8 @@ def test_error_model_fills_level_zero_and_the_scalars():
 @pytest.mark.parametrize("kwargs,match", [
     ({"T": None, "c_h": 1.0}, "T \\(the time horizon\\) must be given and > 0"),
     ({"T": 0.0, "c_h": 1.0}, "T \\(the time horizon\\) must be given and > 0"),
-    ({"T": 1.0}, "give c_h"), ({"T": 1.0, "pilot_h": 0.1}, "give c_h"),
+    ({"T": 1.0}, "^give c_h \\(EM's step-error constant\\), or pilot_h and pilot_error \\(a pilot's EM error at "
+                  "step h, c_h = error / h\\)$"), ({"T": 1.0, "pilot_h": 0.1}, "give c_h"),
     ({"T": 1.0, "pilot_h": 0.0, "pilot_error": 0.1}, "pilot_h and pilot_error must be > 0"),
     ({"T": 1.0, "pilot_h": 0.1, "pilot_error": 0.0}, "pilot_h and pilot_error must be > 0"),
     ({"T": 1.0, "c_h": 0.0}, "c_h and c_v must be > 0"), ({"T": 1.0, "c_h": 1.0, "c_v": 0.0}, "c_h and c_v must be > 0"),
@@ -101,16 +102,20 @@ def test_predict_rows_and_curve_on_the_targets():
     from mlem_bench.analysis.curves import CURVE_COLUMNS
     from mlem_bench.analysis.predict import predict
     m, lad = error_model(LEVELS, T=1.0, c_h=0.5)
-    configs, curve = predict(m, lad, splits=(0.5,), var_shares=(0.5,), eps=[0.05, 0.02])
+    configs, curve = predict(m, lad, splits=(0.5,), var_shares=(0.5,), eps=[0.2, 0.05, 0.02])
     for r in configs.itertuples():
         # probabilities of levels 1..k; expected top-level evaluations per path: n p_k (EM: n)
         assert len(r.probs) == r.level and r.probs[0] == 1.0
         assert r.top_evals == pytest.approx(r.n_steps * (r.probs[-1] if r.method == "mlem" else 1.0), rel=1e-12)
-    assert set(configs.method) == {"em", "mlem"} and list(configs.eps_target.unique()) == [0.05, 0.02]
-    # the curve is read on the targets themselves
-    assert list(curve.columns) == CURVE_COLUMNS and list(curve.error) == [0.05, 0.02]
-    assert list(curve.index) == [0, 1]
-    with pytest.raises(SpecError, match="no target error in the grid is reachable by both EM and ML-EM"):
+    assert set(configs.method) == {"em", "mlem"} and list(configs.eps_target.unique()) == [0.2, 0.05, 0.02]
+    assert 2 in set(configs.level) and 3 in set(configs.level)           # a level below the top too
+    # the curve is read on the targets themselves: S = EM's cost over ML-EM's (one knob each)
+    assert list(curve.columns) == CURVE_COLUMNS and list(curve.error) == [0.2, 0.05, 0.02]
+    assert list(curve.index) == [0, 1, 2]
+    by = configs.set_index(["eps_target", "method"]).pred_cost
+    assert curve.speedup.tolist() == pytest.approx([by[(e, "em")] / by[(e, "mlem")] for e in (0.2, 0.05, 0.02)])
+    with pytest.raises(SpecError, match="^no target error in the grid is reachable by both EM and ML-EM; the finest "
+                                        "level's error is too large for the targets \\(give --eps-min/--eps-max\\)$"):
         predict(m, lad, eps=[1e-4])
 
 

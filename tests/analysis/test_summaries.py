@@ -179,6 +179,7 @@ def test_local_exponents_per_decade():
     assert x.loc[("speedup-em", 0.1), "exponent"] == pytest.approx(1.5)
     assert x.loc[("speedup-em", 0.01), "exponent"] == pytest.approx(1.0)
     assert x.loc[("em", 0.1), "theory"] == 3.5 and x.loc[("speedup-em", 0.1), "theory"] == 1.0
+    assert x.loc[("speedup-em", 0.01), "eps_lo"] == pytest.approx(1e-3) and x.loc[("speedup-em", 0.1), "gamma"] == GAMMA
     assert x.loc[("mlem", 0.01), "eps_lo"] == pytest.approx(1e-3) and x.loc[("em", 0.1), "gamma"] == GAMMA
     # a decade with fewer than 3 configurations of a method has no exponent for it
     thin = pts[(pts.method == "em") | (pts.eps_target > 0.02) | (pts.eps_target < 0.002)]
@@ -346,6 +347,10 @@ def test_speedup_table_interval_columns_and_local_exponents_against_another_meth
     narrow = pts.assign(error=np.where(pts.eps_target < 0.0101, 0.001 * (1 + pts.eps_target), pts.error))
     y = local_exponents(narrow).set_index(["quantity", "eps_hi"])
     assert np.isnan(y.loc[("em", 0.01), "exponent"]) and np.isfinite(y.loc[("em", 0.1), "exponent"])
+    # exactly three configurations spread by exactly 2x: fitted (cost e^-3.5 on a 2x spread of errors)
+    three = pd.DataFrame({"case": "c", "gamma": GAMMA, "replicate": 0, "method": "em", "eps_target": [0.1, 0.05, 0.01],
+                          "error": [0.02, 0.015, 0.01], "cost": np.array([0.02, 0.015, 0.01]) ** -3.5})
+    assert local_exponents(three).exponent.tolist() == [pytest.approx(3.5)]
 
 
 def test_ideal_local_exponents_take_the_number_of_levels():
@@ -355,3 +360,5 @@ def test_ideal_local_exponents_take_the_number_of_levels():
     model, ladder = error_model(geometric_levels(GAMMA, 12), T=1.0, c_h=1.0)
     configs, _ = predict(model, ladder, splits=(0.5,), var_shares=(0.5,), eps=eps)
     pd.testing.assert_frame_equal(ideal_local_exponents(GAMMA, eps, levels=12), window_exponents(configs, decades(eps)))
+    # six levels (finest bias 0.5 / 32) do not reach the smallest decade
+    assert np.isnan(ideal_local_exponents(GAMMA, eps, levels=6).em.iloc[0])

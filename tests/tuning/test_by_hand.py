@@ -127,6 +127,10 @@ def test_full_pilot_constants_are_the_documented_averages():
     ml = solve(p, lad, "mlem", 4, n1, 200, s, probs=np.full(6, 0.5))
     pred = p.T * h * np.sum(m.delta[2:5] ** 2 * (1 / 0.5 - 1))
     assert m.c_v == pytest.approx(strong_error(ml.x, em.x)[0] ** 2 / pred, rel=1e-12)
+    assert m.pilot["reference"] == "exact" and m.pilot["fractions"] == [1.0] * 6 and 0 < m.pilot["wall_s"] < 60
+    # the adaptive pilot with no bias to stop at climbs every level (level 0 has no bias)
+    a = calibrate(p, lad, 0, 200, pilot="adaptive", stop_bias=0.0)
+    assert a.bias.size == 6 and a.bias[0] == 0.0 and np.all(np.isfinite(a.bias)) and a.pilot["measured_levels"] == 5
 
 
 def test_the_horizon_enters_the_step_and_randomisation_budgets():
