@@ -128,9 +128,24 @@ def test_full_pilot_constants_are_the_documented_averages():
     pred = p.T * h * np.sum(m.delta[2:5] ** 2 * (1 / 0.5 - 1))
     assert m.c_v == pytest.approx(strong_error(ml.x, em.x)[0] ** 2 / pred, rel=1e-12)
     assert m.pilot["reference"] == "exact" and m.pilot["fractions"] == [1.0] * 6 and 0 < m.pilot["wall_s"] < 60
+
+
+def test_adaptive_climb_and_the_c_v_of_short_ladders():
+    from mlem_bench.ladders.synthetic import SyntheticLadder
+    from mlem_bench.numerics.solve import solve, strong_error
+    from mlem_bench.problems import OrnsteinUhlenbeck
+    p = OrnsteinUhlenbeck(2)
     # the adaptive pilot with no bias to stop at climbs every level (level 0 has no bias)
-    a = calibrate(p, lad, 0, 200, pilot="adaptive", stop_bias=0.0)
+    a = calibrate(p, SyntheticLadder(gamma=2.0, levels=5, eps1=1.0, seed=3), 0, 200, pilot="adaptive", stop_bias=0.0)
     assert a.bias.size == 6 and a.bias[0] == 0.0 and np.all(np.isfinite(a.bias)) and a.pilot["measured_levels"] == 5
+    # one level: no randomisation to model, c_v = 1; two levels: c_v from the pair on level 2
+    assert calibrate(p, SyntheticLadder(gamma=2.0, levels=1, eps1=1.0, seed=3), 0, 100).c_v == 1.0
+    lad = SyntheticLadder(gamma=2.0, levels=2, eps1=1.0, seed=3)
+    m = calibrate(p, lad, 0, 100)
+    n1, s = m.pilot["n_steps"], m.pilot["seed"]
+    em = solve(p, lad, "em", 2, n1, 100, s)
+    ml = solve(p, lad, "mlem", 2, n1, 100, s, probs=np.full(3, 0.5))
+    assert m.c_v == pytest.approx(strong_error(ml.x, em.x)[0] ** 2 / (p.T * (p.T / n1) * m.delta[2] ** 2), rel=1e-12)
 
 
 def test_the_horizon_enters_the_step_and_randomisation_budgets():
