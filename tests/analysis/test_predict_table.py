@@ -127,3 +127,11 @@ def test_window_exponents_need_three_frontier_points():
     got = window_exponents(configs, [(0.1, 0.02), (0.1, 0.05)])
     want = pd.DataFrame({"eps_hi": [0.1, 0.1], "eps_lo": [0.02, 0.05], "mlem": [2.0, np.nan], "em": [3.0, np.nan]})
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+
+
+def test_documented_defaults_of_the_table_scalars_and_the_ideal_ladder():
+    # min_steps 8 and c_v 1 when the table does not give them; delta_l = 1.5 b_l on the ideal ladder
+    m, _ = error_model(LEVELS, T=1.0, c_h=1.0)
+    assert (m.min_steps, m.c_v) == (8, 1.0)
+    assert geometric_levels(3.0, 2) == [{"cost": 1.0, "error": 0.5, "delta": 0.75},
+                                         {"cost": 8.0, "error": 0.25, "delta": 0.375}]
