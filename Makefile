@@ -8,7 +8,7 @@ OUT    ?= results
 # (mlem_bench/numerics/jit_cache.py); `make clean` removes them
 export MLEM_BENCH_CACHE_DIR ?= $(CURDIR)/.cache/kernels
 
-.PHONY: run test test-extended asymptote bench-quick venv clean
+.PHONY: run test test-extended asymptote bench-quick mutate venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,5 +57,16 @@ bench-quick: $(VENV)/.installed-test
 	$(BIN)/asv machine --yes >/dev/null
 	$(BIN)/asv run --python=same --quick --show-stderr --dry-run
 
+# Mutation testing of the analysis and tuning layers (docs/testing.md, "Mutation testing";
+# [tool.mutmut] in pyproject.toml), not part of `make test`: about 30 min on two cores. mutmut
+# forks one process per mutant from the one that ran the tests, so the kernels (cached under
+# the digest of mutants/'s source) compile once; Numba's workqueue threading layer because
+# the OpenMP one terminates a forked child. Results are kept in mutants/ (a rerun only runs
+# mutants without a result: `rm -rf mutants` for a fresh run).
+mutate: $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,learned,mutation]'
+	NUMBA_THREADING_LAYER=workqueue nice -n 10 $(BIN)/mutmut run --max-children 2
+	$(BIN)/python tools/mutation_score.py
+
 clean:
-	rm -rf $(VENV) $(OUT) results-asymptotic .asv .cache
+	rm -rf $(VENV) $(OUT) results-asymptotic .asv .cache mutants

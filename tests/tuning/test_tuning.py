@@ -113,6 +113,9 @@ def test_em_and_mlem_are_given_the_same_bias_split_grid():
     em_level = {k: c.level for k, c in em}
     for k, c in ml:
         assert c.level == em_level[k.split()[0]]
+        split, share = (float(v.split("=")[1]) for v in k.split())
+        want = tune_mlem(model, ladder, 0.05, split=split, var_share=share, max_refine=3)
+        assert (c.n_steps, c.predicted_cost) == (want.n_steps, want.predicted_cost)
 
 
 def test_predict_uses_the_tuner_and_its_grid():
