@@ -1,6 +1,7 @@
 """Command line: mlem-bench run [SPEC ...] [--out DIR] [--resume] [--workers N | --scheduler ADDR],
 mlem-bench train [SPEC ...] [--force], mlem-bench report DIR, mlem-bench predict TABLE [--plot PNG],
 mlem-bench measure SPEC [--out TABLE] [--target EPS],
+mlem-bench sample SPEC [--table TABLE] [--target EPS | --probs P1,P2,...] [--steps N] [--n N] [--out FILE.npy],
 mlem-bench bench [--quick], mlem-bench peers [--quick], mlem-bench warm [--jobs N].
 
 Exit status: 0 done; 2 an error before or instead of the work (one line: spec, folder,
@@ -269,6 +270,12 @@ def cmd_predict(args):
     return 0
 
 
+def measured_table(spec, doc, out=None):
+    """The table `mlem-bench measure SPEC` writes: `out`, else the spec's out, else
+    SPEC-ladder.toml in the current directory."""
+    return Path(out or doc.get("out") or Path(spec).with_suffix("").name + "-ladder.toml")
+
+
 def cmd_measure(args):
     import pandas as pd
 
@@ -278,7 +285,7 @@ def cmd_measure(args):
     from .sampling.measure import measure_spec
 
     res, doc = measure_spec(args.spec, progress=not args.quiet)
-    out = Path(args.out or doc.get("out") or Path(args.spec).with_suffix("").name + "-ladder.toml")
+    out = measured_table(args.spec, doc, args.out)
     fmt = lambda v: f"{v:.4g}"      # noqa: E731
     p = res.pilot
     print(f"# {args.spec}: {len(res.levels)} levels, {p['schedule']} schedule, {p['parameterisation']} outputs, "
@@ -309,6 +316,103 @@ def cmd_measure(args):
               f"{c.predicted_cost:.4g}, error {c.predicted_error:.3g})")
     opts = f" {predict_options(res.scalars)}" if out.suffix != ".toml" else ""
     print(f"\nwrote {out} and {out.with_suffix('.json')}; next: mlem-bench predict {out}{opts}")
+    return 0
+
+
+def sample_config(args, doc, table, levels, scalars):
+    """(probs, steps, where they came from) of `mlem-bench sample`: --probs, else the table's
+    configuration at the target (the tuner `measure --target` prints); --steps, else
+    [sample].steps, else the table's. SpecError naming the option otherwise."""
+    from .errors import TuningError
+    from .sampling.measure import config_at
+    from .sampling.multilevel import check_probs
+
+    steps = args.steps if args.steps is not None else doc.get("sample", {}).get("steps")
+    if args.probs is not None:
+        try:
+            probs = [float(v) for v in args.probs.split(",")]
+        except ValueError:
+            raise SpecError(f"--probs {args.probs}: give numbers such as 1,0.5,0.25") from None
+        try:
+            check_probs(probs, len(probs))
+        except ValueError as e:
+            raise SpecError(f"--probs {args.probs}: {e}") from None
+        if steps is None:
+            raise SpecError("give --steps N (or [sample].steps) with --probs")
+        return probs, steps, "--probs"
+    if levels is None:
+        raise SpecError(f"{table}: no such table; run `mlem-bench measure {args.spec}` (it writes it), "
+                        f"or give --table TABLE or --probs P1,P2,...")
+    target = args.target or doc.get("target")
+    if not target:
+        raise SpecError(f"give --target EPS (or target in {args.spec}) to pick the probabilities from {table}, "
+                        f"or --probs P1,P2,...")
+    if not scalars:
+        raise SpecError(f"{table}: a CSV table carries no T and c_h; give the .toml table `mlem-bench measure` "
+                        f"writes, or --probs P1,P2,...")
+    try:
+        knob, c = config_at(levels, scalars, target)
+    except TuningError as e:
+        raise SpecError(f"target {target:g}: {e}") from None
+    source = (f"{table} at target {target:g} ({knob}; predicted cost {c.predicted_cost:.4g}, "
+              f"error {c.predicted_error:.3g})")
+    return list(c.probs[1:c.level + 1]), c.n_steps if steps is None else steps, source
+
+
+def cmd_sample(args):
+    import numpy as np
+    import pandas as pd
+
+    from .analysis.predict import read_levels
+    from .sampling.measure import read_spec
+    from .sampling.multilevel import expected_evaluations
+    from .sampling.sample import sample_models, spec_models, spec_scheduler
+
+    doc = read_spec(args.spec)
+    s = doc.get("sample", {})
+    out = Path(args.out or Path(args.spec).with_suffix("").name + "-samples.npy")
+    if out.suffix != ".npy":
+        raise SpecError(f"--out {out}: give a .npy file")
+    scheduler = spec_scheduler(doc, args.spec)      # refused settings stop here, before any model loads
+    table = Path(args.table) if args.table else measured_table(args.spec, doc)
+    levels, scalars = read_levels(table) if args.table or table.is_file() else (None, None)
+    probs, steps, source = sample_config(args, doc, table, levels, scalars)
+    models = spec_models(doc, Path(args.spec).resolve().parent)
+    L, k = len(models), len(probs)
+    if k > L:
+        raise SpecError(f"--probs has {k} entries for the loader's {L} models: give at most one per model, "
+                        f"coarsest first")
+    if levels is not None and len(levels) != L:
+        raise SpecError(f"{table} has {len(levels)} levels but the loader returns {L} models: measure this "
+                        f"family again or give its own --table")
+    n = args.n if args.n is not None else s.get("n", 64)
+    seed = args.seed if args.seed is not None else s.get("seed", 0)
+    run = sample_models(models[:k], probs, steps, n, doc, seed, s.get("batch"), scheduler)
+    np.save(out, run.samples)
+
+    q = expected_evaluations(probs)[1:]
+    rows = pd.DataFrame({"level": range(1, k + 1), "p": probs, "evals": run.evaluations[1:] / n,
+                         "expected": run.steps * q, "se": np.sqrt(run.steps * q * (1 - q) / n)})
+    sch = doc.get("schedule", {})
+    flow = "probability-flow ODE" if sch.get("sampler") == "ode" else "reverse SDE"
+    sampler = (f"diffusers {type(scheduler).__name__} (mlem_sample)" if scheduler is not None else
+               f"EM on the {sch.get('kind', 'vp')} schedule's {flow}")
+    print(f"# {args.spec}: {n} samples of shape {tuple(doc['shape'])}, ML-EM over the first {k} of {L} models, "
+          f"{run.steps} steps, seed {seed}; {sampler}")
+    print(f"probs from {source}")
+    if levels is not None:
+        rows["cost"] = [levels[l]["cost"] for l in range(k)]
+    print(rows.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("evals: evaluations per sample, counted; expected: steps x (1 - (1 - p_l)(1 - p_{l+1})) (the highest "
+          "leading level with p = 1: every step, those below it: never); se: of the counted mean over n samples")
+    if levels is not None:
+        ml, expected = (float(np.dot(rows[col], rows["cost"])) for col in ("evals", "expected"))
+        em = run.steps * levels[k - 1]["cost"]
+        print(f"cost per sample ({table}'s unit): ML-EM {ml:.4g} (expected {expected:.4g}), EM with model {k} in the "
+              f"same {run.steps} steps {em:.4g}: {em / ml:.3g} times ML-EM's (at equal error: `predict`'s S(e))")
+    else:
+        print(f"cost per sample: not priced ({table} not found); run `mlem-bench measure {args.spec}` or give --table")
+    print(f"wrote {out} ({n} x {', '.join(map(str, doc['shape']))}, {run.samples.dtype})")
     return 0
 
 
@@ -418,6 +522,19 @@ def main(argv=None):
     me.add_argument("--target", type=float, default=None, help="print the ML-EM probabilities for this target error")
     me.add_argument("--quiet", action="store_true", help="no progress")
     me.set_defaults(func=cmd_measure)
+    sa = sub.add_parser("sample", help="ML-EM samples of the models a measure spec loads, by its schedule or a "
+                                       "diffusers scheduler ([sample]; docs/practitioners.md)")
+    sa.add_argument("spec", help="the TOML spec of `measure`, with an optional [sample] table")
+    sa.add_argument("--table", default=None, help="the table `measure` wrote (default: the spec's out, else "
+                                                   "SPEC-ladder.toml): probabilities at --target and per-level costs")
+    sa.add_argument("--target", type=float, default=None, help="target error for the table's probabilities and steps "
+                                                                "(default: the spec's target)")
+    sa.add_argument("--probs", default=None, help="p_1,...,p_k for the first k models instead (p_1 = 1)")
+    sa.add_argument("--steps", type=int, default=None, help="steps (default: [sample].steps, else the table's)")
+    sa.add_argument("--n", type=int, default=None, help="samples (default: [sample].n, else 64)")
+    sa.add_argument("--seed", type=int, default=None, help="seed (default: [sample].seed, else 0)")
+    sa.add_argument("--out", default=None, help="samples as .npy (default: SPEC-samples.npy)")
+    sa.set_defaults(func=cmd_sample)
     bench = sub.add_parser("bench", help="measure speed ratios (kernel vs floor and NumPy, threads, ML-EM overhead)")
     bench.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     bench.set_defaults(func=cmd_bench)

@@ -278,12 +278,24 @@ class LadderMeasurement:
         return error_model(self.levels, **self.scalars)
 
     def config_at(self, eps, splits=(0.3, 0.5, 0.7), var_shares=(0.3, 0.5, 0.7)):
-        """The cheapest ML-EM configuration the tuner `predict` uses picks for target error
-        eps (`analysis.predict.cheapest_config`): (knob, Config) with .level, .n_steps and
-        .probs (indexed by level; the samplers take probs[1:level + 1] over the first
-        `level` models)."""
-        model, ladder = self.error_model()
-        return cheapest_config(model, ladder, "mlem", eps, splits, var_shares)
+        """`config_at` of this table."""
+        return config_at(self.levels, self.scalars, eps, splits, var_shares)
+
+
+def config_at(levels, scalars, eps, splits=(0.3, 0.5, 0.7), var_shares=(0.3, 0.5, 0.7)):
+    """The cheapest ML-EM configuration the tuner `predict` uses picks for target error eps
+    on the table (levels, scalars) (`analysis.predict.cheapest_config`): (knob, Config) with
+    .level, .n_steps and .probs (indexed by level; the samplers take probs[1:level + 1] over
+    the first `level` models). SpecError when the scalars lack T or c_h (a CSV table)."""
+    model, ladder = error_model(levels, **{"T": None, **scalars})
+    return cheapest_config(model, ladder, "mlem", eps, splits, var_shares)
+
+
+def check_parameterisation(schedule, parameterisation):
+    """SpecError naming `parameterisation` when the schedule has no such output."""
+    if parameterisation not in schedule.parameterisations:
+        raise SpecError(f"parameterisation = {parameterisation!r} is not one of the {schedule.kind} schedule's: "
+                        f"{', '.join(map(repr, schedule.parameterisations))}")
 
 
 def check_args(levels, schedule, parameterisation, n_paths, n_steps, batch, min_steps, ref_factor, cost, repeats,
@@ -291,9 +303,7 @@ def check_args(levels, schedule, parameterisation, n_paths, n_steps, batch, min_
     if len(levels) < 2 or not all(callable(m) for m in levels):
         raise SpecError(f"the loader must return a list of at least 2 callable models, coarsest first "
                         f"(got {len(levels)} item(s){'' if all(callable(m) for m in levels) else ', not all callable'})")
-    if parameterisation not in schedule.parameterisations:
-        raise SpecError(f"parameterisation = {parameterisation!r} is not one of the {schedule.kind} schedule's: "
-                        f"{', '.join(map(repr, schedule.parameterisations))}")
+    check_parameterisation(schedule, parameterisation)
     checks = [("paths", n_paths >= 2, "must be >= 2"),
               ("steps", n_steps >= min_steps and n_steps & (n_steps - 1) == 0,
                f"must be a power of two >= min_steps ({min_steps})"),
@@ -473,15 +483,18 @@ def measure_ladder(levels, schedule=None, parameterisation="eps", shape=(2,), n_
     return LadderMeasurement(rows, scalars, facts, unit, *map(float, fit), pilot=pilot)
 
 
-# ---------------------------------------------------------------- the spec of `mlem-bench measure`
+# ------------------------------------------------- the spec of `mlem-bench measure` and `mlem-bench sample`
 
 SPEC_TOP = {"loader": str, "loader_args": dict, "parameterisation": str, "shape": list, "out": str, "target": float,
-            "schedule": dict, "measure": dict}
+            "schedule": dict, "measure": dict, "sample": dict}
 SPEC_SCHEDULE = {"kind": str, "sampler": str, "beta_min": float, "beta_max": float, "t_min": float,
                  "sigma_min": float, "sigma_max": float, "rho": float}
 SCHEDULE_FIELDS = {"vp": ("beta_min", "beta_max", "t_min"), "edm": ("sigma_min", "sigma_max", "rho")}
 SPEC_MEASURE = {"paths": int, "steps": int, "batch": int, "dtype": str, "device": str, "seed": int, "cost": str,
                 "min_steps": int, "ref_factor": int, "repeats": int, "data": str}
+# `mlem-bench sample` (sampling.sample): the models run at [measure].dtype and device
+SPEC_SAMPLE = {"loader": str, "loader_args": dict, "scheduler": str, "scheduler_config": dict,
+               "guidance_rescale": float, "steps": int, "n": int, "batch": int, "seed": int}
 DEFAULT_PARAMETERISATION = {"vp": "eps", "edm": "denoiser"}
 
 
@@ -500,7 +513,7 @@ def checked(table, where, fields, source):
 
 
 def read_spec(path):
-    """The spec of `mlem-bench measure` (docs/practitioners.md) as a dict, every field checked."""
+    """The spec of `mlem-bench measure` and `sample` (docs/practitioners.md) as a dict, every field checked."""
     import tomllib
     from pathlib import Path
     path = Path(path)
@@ -513,6 +526,7 @@ def read_spec(path):
     checked(doc, "", SPEC_TOP, path)
     checked(doc.get("schedule", {}), "[schedule].", SPEC_SCHEDULE, path)
     checked(doc.get("measure", {}), "[measure].", SPEC_MEASURE, path)
+    checked(doc.get("sample", {}), "[sample].", SPEC_SAMPLE, path)
     if "loader" not in doc:
         raise SpecError(f"{path}: missing loader; give loader = \"package.module:function\" (a function returning "
                         f"the models, coarsest first)")
@@ -566,15 +580,31 @@ def load_models(loader, args, base):
     return list(models)
 
 
+def spec_schedule(doc):
+    """(schedule, ode) of a spec's [schedule] table (read_spec has checked its fields)."""
+    sch = dict(doc.get("schedule", {}))
+    kind = sch.pop("kind", "vp")
+    ode = sch.pop("sampler", "sde") == "ode"
+    return SCHEDULES[kind](**sch), ode
+
+
+def usable_device(device):
+    """device when torch can allocate on it here; SpecError naming [measure].device otherwise."""
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise SpecError(f"[measure].device = {device!r}: torch cannot use it here ({str(e).splitlines()[0]}); "
+                        f"use 'cpu' or a machine with that accelerator") from None
+    return device
+
+
 def measure_spec(path, progress=True):
     """Run the measurement a spec describes: (LadderMeasurement, spec dict)."""
     from pathlib import Path
     doc = read_spec(path)
     base = Path(path).resolve().parent
-    sch = dict(doc.get("schedule", {}))
-    kind = sch.pop("kind", "vp")
-    ode = sch.pop("sampler", "sde") == "ode"
-    schedule = SCHEDULES[kind](**sch)
+    schedule, ode = spec_schedule(doc)
+    kind = schedule.kind
     m = dict(doc.get("measure", {}))
     data = None
     if "data" in m:
@@ -582,12 +612,7 @@ def measure_spec(path, progress=True):
         if not f.is_file():
             raise SpecError(f"[measure].data = {str(f)!r}: no such file; give a .npy or .pt file of held-out samples")
         data = torch.from_numpy(np.load(f)) if f.suffix == ".npy" else torch.load(f, weights_only=True)
-    device = m.get("device", "cpu")
-    try:
-        torch.empty(1, device=device)
-    except (RuntimeError, AssertionError) as e:
-        raise SpecError(f"[measure].device = {device!r}: torch cannot use it here ({str(e).splitlines()[0]}); "
-                        f"use 'cpu' or a machine with that accelerator") from None
+    usable_device(m.get("device", "cpu"))
     models = load_models(doc["loader"], doc.get("loader_args", {}), base)
     kw = {"n_paths": m.pop("paths", 64), "n_steps": m.pop("steps", 64), "dtype": dtype_of(m.pop("dtype", "float32"))}
     kw.update(m)

@@ -30,6 +30,28 @@ def check_probs(probs, n_levels):
     return p
 
 
+def first_evaluated(probs):
+    """The level m that `MultilevelModel` evaluates on every sample: the highest of the
+    leading levels with p = 1 (their differences are always drawn, so they collapse to f^m)."""
+    m = 1
+    while m < len(probs) and probs[m] >= 1.0:   # probs[m] is p_{m+1}
+        m += 1
+    return m
+
+
+def expected_evaluations(probs):
+    """Expected fraction of a step's samples on which `MultilevelModel` evaluates each level
+    (index 0 unused): 1 for level m = `first_evaluated`, 0 below it, and
+    1 - (1 - p_l)(1 - p_{l+1}) above it (p_{L+1} = 0). `tuning.configure.mlem_step_cost`
+    counts as the kernels do, level 1 at every step even when p_2 = 1."""
+    p = check_probs(probs, len(probs))
+    m = first_evaluated(p)
+    q = np.zeros(p.size + 1)
+    q[m] = 1.0
+    q[m + 1:] = 1.0 - (1.0 - p[m:]) * (1.0 - np.append(p[m + 1:], 0.0))
+    return q
+
+
 def gather(value, rows, batch):
     """value restricted to the samples `rows` when it is batched (a tensor whose first
     dimension is the batch), else value itself (scalars, shared conditioning)."""
@@ -121,9 +143,7 @@ class MultilevelModel(torch.nn.Module):
         self.step += 1
         self.steps += 1
         L = self.n_levels
-        m = 1
-        while m < L and self.probs[m] >= 1.0:   # probs[m] is p_{m+1}
-            m += 1
+        m = first_evaluated(self.probs)
         out = self.levels[m - 1](x, *args, **kwargs)
         self.evaluations[m] += batch
         evaluated = np.zeros((batch, L + 1), dtype=bool)
