@@ -127,7 +127,8 @@ def test_full_pilot_constants_are_the_documented_averages():
     ml = solve(p, lad, "mlem", 4, n1, 200, s, probs=np.full(6, 0.5))
     pred = p.T * h * np.sum(m.delta[2:5] ** 2 * (1 / 0.5 - 1))
     assert m.c_v == pytest.approx(strong_error(ml.x, em.x)[0] ** 2 / pred, rel=1e-12)
-    assert m.pilot["reference"] == "exact" and m.pilot["fractions"] == [1.0] * 6 and 0 < m.pilot["wall_s"] < 60
+    # wall_s is a timing (a compile may fall inside it): only its presence and sign are checked
+    assert m.pilot["reference"] == "exact" and m.pilot["fractions"] == [1.0] * 6 and m.pilot["wall_s"] > 0
 
 
 def test_adaptive_climb_and_the_c_v_of_short_ladders():
