@@ -7,7 +7,8 @@ does not import torch."""
 import importlib
 
 EXPORTS = {"MultilevelModel": "multilevel", "mlem_sample": "diffusers_loop",
-           "sample_mlem_euler": "k_diffusion", "sample_mlem_euler_ancestral": "k_diffusion"}
+           "sample_mlem_euler": "k_diffusion", "sample_mlem_euler_ancestral": "k_diffusion",
+           "measure_ladder": "measure"}
 
 __all__ = list(EXPORTS)
 
