@@ -103,3 +103,22 @@ def toml_value(v):
     if isinstance(v, list):
         return "[" + ", ".join(toml_value(e) for e in v) + "]"
     return repr(v)
+
+
+class LazyModule:
+    """A module imported on first attribute access. Every xdist worker collects every test
+    module, so an import at collection is paid by both workers; diffusers' takes 3-6 s here
+    (it imports torch._dynamo) and only the worker that runs its tests needs it."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attr):
+        import importlib
+        return getattr(importlib.import_module(self.name), attr)
+
+
+def optional_module(name):
+    """LazyModule(name) when the package is installed, else None (nothing is imported)."""
+    import importlib.util
+    return LazyModule(name) if importlib.util.find_spec(name) is not None else None

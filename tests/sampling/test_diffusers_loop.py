@@ -7,15 +7,19 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the torch samplers need the 'learned' extra (torch==2.13.0)")
-diffusers = pytest.importorskip("diffusers", reason="the diffusers loop needs the 'diffusers' extra")
+from helpers import optional_module  # noqa: E402
+
+diffusers = optional_module("diffusers")     # imported by the first test that uses it
+if diffusers is None:
+    pytest.skip("the diffusers loop needs the 'diffusers' extra", allow_module_level=True)
 
 from mlem_bench.sampling import mlem_sample  # noqa: E402
 from mlem_bench.sampling.diffusers_loop import UnsupportedSchedulerError  # noqa: E402
 
-SCHEDULERS = {"euler": (diffusers.EulerDiscreteScheduler, {}),
-              "euler-ancestral": (diffusers.EulerAncestralDiscreteScheduler, {}),
-              "ddpm": (diffusers.DDPMScheduler, {"clip_sample": False}),
-              "ddim": (diffusers.DDIMScheduler, {"clip_sample": False})}
+SCHEDULERS = {"euler": ("EulerDiscreteScheduler", {}),        # diffusers class names and settings
+              "euler-ancestral": ("EulerAncestralDiscreteScheduler", {}),
+              "ddpm": ("DDPMScheduler", {"clip_sample": False}),
+              "ddim": ("DDIMScheduler", {"clip_sample": False})}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,8 @@ def stock_loop(unet, scheduler, steps, x, generator):
 
 @pytest.mark.parametrize("name", list(SCHEDULERS))
 def test_every_p_one_is_the_stock_loop_bit_for_bit(unets, name):
-    cls, cfg = SCHEDULERS[name]
+    name, cfg = SCHEDULERS[name]
+    cls = getattr(diffusers, name)
     ref = stock_loop(unets[-1], cls(**cfg), 3, latents(), torch.Generator().manual_seed(5))
     out = mlem_sample(unets, cls(**cfg), [1, 1, 1], 3, latents=latents(), generator=torch.Generator().manual_seed(5))
     assert torch.equal(out.sample, ref)

@@ -10,10 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the samplers need the 'learned' extra (torch==2.13.0)")
 
-try:
-    import diffusers        # at collection, as tests/sampling/test_diffusers_loop.py (it imports torch._dynamo: 3 s)
-except ImportError:
-    diffusers = None
+from helpers import optional_module  # noqa: E402
+
+diffusers = optional_module("diffusers")     # imported by the first test that uses it
 needs_diffusers = pytest.mark.skipif(diffusers is None, reason="[sample].scheduler needs the 'diffusers' extra")
 
 from helpers import ROOT  # noqa: E402
