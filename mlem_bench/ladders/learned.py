@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import LadderError
 from ..numerics.learned_kernel import LearnedArrays
+from ..numerics.solve import evaluate_level
 from ..optional import require_torch
 
 FAMILY_FORMAT = 2
@@ -304,6 +305,20 @@ class LearnedLadder:
         other = replace(self)
         other.__dict__["family"] = family
         return other
+
+
+def eval_ns(ladder, level, n_points=2000):
+    """Measured time of one evaluation in the sampler's inference path (Numba, one thread
+    of the kernel), best of 3, in nanoseconds."""
+    x = ladder.problem.sample(0.5, 0, n_points)
+    t = np.full(n_points, 0.5)
+    evaluate_level(ladder.problem, ladder, level, t[:2], x[:2])       # compile
+    best = np.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        evaluate_level(ladder.problem, ladder, level, t, x)
+        best = min(best, time.perf_counter() - t0)
+    return 1e9 * best / n_points
 
 
 def describe_family(ladder):

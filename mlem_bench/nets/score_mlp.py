@@ -15,7 +15,7 @@ import numpy as np
 from ..analysis.diagnostics import measured_gamma
 from ..errors import LadderError
 from ..files import atomic_write
-from ..ladders.learned import FAMILY_FORMAT, N_FREQ, mlp_sizes, multiply_adds, skip_moments, train_macs
+from ..ladders.learned import FAMILY_FORMAT, N_FREQ, eval_ns, mlp_sizes, multiply_adds, skip_moments, train_macs
 from ..numerics.kernels import DIAG_ERR
 from ..numerics.rng import MEASURE_SEED_OFFSET, heldout_seed, train_seeds
 from ..numerics.solve import evaluate_level, solve
@@ -135,20 +135,6 @@ def heldout_loss(ladder, model, n=20000):
     x, t, eps = sample_batch(ladder.problem, n, gen, torch)
     with torch.no_grad():
         return float(batch_loss(ladder, model, x, t, regression_target(ladder, x, t, eps, torch)))
-
-
-def eval_ns(ladder, level, n_points=2000):
-    """Measured time of one evaluation in the sampler's inference path (Numba, one thread
-    of the kernel), best of 3, in nanoseconds."""
-    x = ladder.problem.sample(0.5, 0, n_points)
-    t = np.full(n_points, 0.5)
-    evaluate_level(ladder.problem, ladder, level, t[:2], x[:2])       # compile
-    best = np.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        evaluate_level(ladder.problem, ladder, level, t, x)
-        best = min(best, time.perf_counter() - t0)
-    return 1e9 * best / n_points
 
 
 def training_time_left(done, seconds, todo):

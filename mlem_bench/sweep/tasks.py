@@ -19,7 +19,7 @@ import numpy as np
 from ..analysis.diagnostics import level_table
 from ..analysis.metrics import batch_means, weak_errors
 from ..errors import TuningError
-from ..ladders.learned import LearnedLadder, describe_family
+from ..ladders.learned import LearnedLadder, describe_family, eval_ns
 from ..ladders.synthetic import SyntheticLadder
 from ..numerics.rng import EXACT_SEED_OFFSET, FLOOR_SEED_OFFSET, replicate_seed
 from ..numerics.solve import reference_states, solve, strong_error
@@ -146,11 +146,13 @@ def weak_floors(task):
 
 
 def learned_rows(ladder):
-    """Per level of a learned ladder: sizes, costs, times and training-time measurements."""
+    """Per level of a learned ladder: sizes, costs, times and training-time measurements.
+    eval_ns is measured here, on the machine that runs the sweep: family.json's was measured
+    where the family was trained (for the families shipped with the package, elsewhere)."""
     if not isinstance(ladder, LearnedLadder):
         return []
     fam = ladder.family
-    return [{**r, "gamma_train": fam["gamma"], "gamma_train_lo": fam["gamma_lo"], "gamma_train_hi": fam["gamma_hi"],
+    return [{**r, "eval_ns": eval_ns(ladder, r["level"]), "gamma_train": fam["gamma"], "gamma_train_lo": fam["gamma_lo"], "gamma_train_hi": fam["gamma_hi"],
              "train_steps": ladder.train_steps, "depth": ladder.depth, "target": ladder.target,
              "weight": ladder.weight, "budget": ladder.budget} for r in describe_family(ladder)]
 
